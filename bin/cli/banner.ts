@@ -1,0 +1,85 @@
+/** What `ingest serve` prints: where things are, and ready-to-paste curl commands in the documentation's shape. */
+import { relative } from "node:path";
+import type { StreamRecord } from "../../lambda/core/types.js";
+
+export interface BannerInput {
+  readonly apiUrl: string;
+  readonly registryEndpoint: string;
+  readonly dataDir: string;
+  readonly streams: readonly StreamRecord[];
+  /** A token printed this once (first start); otherwise the banner shows how to issue one. */
+  readonly token?: { readonly value: string; readonly keyId: string; readonly expiresAt: string };
+  readonly keyIdHint?: string;
+}
+
+export const SAMPLE_JSON_RECORD = ` {
+    "email": "justin.case@example.com",
+    "first_name": "Justin",
+    "last_name": "Case",
+    "loyalty_id": "00501",
+    "order_total": 125.50
+  }`;
+
+export const SAMPLE_XML_RECORD = `<?xml version="1.0" encoding="UTF-8"?>
+<records>
+  <record>
+    <email>justin.case@example.com</email>
+    <first_name>Justin</first_name>
+    <loyalty_id>00501</loyalty_id>
+  </record>
+</records>`;
+
+/** The curl command for one record, in the documentation's shape. */
+export function curlCommand(apiUrl: string, stream: StreamRecord, token: string): string {
+  const json = stream.payload === "json";
+  return [
+    `curl -X POST '${apiUrl}/stream/v0/data/${stream.id}' \\`,
+    `  -H 'X-Amperity-Tenant: ${stream.tenant}' \\`,
+    `  -H 'Content-Type: ${json ? "application/json" : "application/xml"}' \\`,
+    `  -H 'Authorization: Bearer ${token}' \\`,
+    `  -d '${json ? SAMPLE_JSON_RECORD : SAMPLE_XML_RECORD}'`,
+  ].join("\n");
+}
+
+export function banner(input: BannerInput): string {
+  const dataDir = relative(process.cwd(), input.dataDir) || ".";
+  const lines = [
+    "Streaming Ingest is running (local mode).",
+    `  API              ${input.apiUrl}   (POST /stream/v0/data/<stream-id>)`,
+    `  registry         ${input.registryEndpoint}   (DynamoDB API: tables ingest-streams, ingest-api-keys)`,
+    `  data directory   ${dataDir}`,
+    "",
+  ];
+  const active = input.streams.filter((s) => s.status === "active");
+  if (input.token !== undefined) {
+    lines.push(
+      `First start: created tenant "demo" with a JSON stream, an XML stream, API key ${input.token.keyId}`,
+      `and an access token valid until ${input.token.expiresAt}. The token is shown this once and stored nowhere.`,
+      "",
+    );
+  } else {
+    lines.push(
+      "Get an access token (printed once, stored nowhere) and put it in $TOKEN:",
+      `  export TOKEN=$(npm run -s ingest -- tokens issue --key ${input.keyIdHint ?? "<key-id>"} --days 7 --json | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')`,
+      "",
+    );
+  }
+  const token = input.token?.value ?? "$TOKEN";
+  for (const stream of active.slice(0, 2)) {
+    lines.push(
+      `Send a ${stream.payload.toUpperCase()} record to ${stream.id} (${stream.name}); expect 202:`,
+      "",
+    );
+    lines.push(curlCommand(input.apiUrl, stream, token), "");
+  }
+  if (active.length === 0)
+    lines.push("No active stream: create one with `npm run ingest -- streams create --help`.", "");
+  lines.push(
+    "A 202 means the record is on disk and fsynced. Batches are sealed by size or age (defaults 5 MiB / 300 s),",
+    "or now with:   npm run ingest -- flush",
+    `Sealed files:  ${dataDir}/objects/streams/<tenant>/<stream-id>/YYYY/MM/DD/HH/*.ndjson | *.cbor`,
+    "Read one with: npm run ingest -- read <file>",
+    "Stop with Ctrl-C (open batches are sealed first).",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,49 @@
+/** `ingest flush`: seal every open batch — through the running server, or by recovering in-flight files itself. */
+import type { Command } from "commander";
+import { FileSink } from "../../lambda/adapters/file-sink.js";
+import { systemClock } from "../../lambda/core/ports.js";
+import { JsonLinesLogger } from "../../lambda/local/logger.js";
+import { readLiveRunState } from "../../lambda/local/run-state.js";
+import { CliError, type GlobalOptions, layoutOf, output } from "./context.js";
+
+export function registerFlushCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("flush")
+    .description("seal every open batch now, so its records appear in sealed files")
+    .action(async () => {
+      const layout = layoutOf(globals());
+      const live = await readLiveRunState(layout.runState);
+      let sealed: string[] | number;
+      if (live !== undefined) {
+        const response = await fetch(`${live.controlUrl}/flush`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${live.controlSecret}` },
+        }).catch((error: unknown) => {
+          throw new CliError(
+            `the server (pid ${live.pid}) did not answer on its control port: ${String(error)}`,
+          );
+        });
+        const body = (await response.json()) as { sealed?: string[]; error?: string };
+        if (!response.ok || body.sealed === undefined)
+          throw new CliError(`flush failed: ${body.error ?? response.status}`);
+        sealed = body.sealed;
+      } else {
+        // No server: open batches are in-flight files left by the last run; recovery seals them.
+        const sink = new FileSink({
+          root: layout.objects,
+          clock: systemClock,
+          logger: new JsonLinesLogger("warn"),
+        });
+        const report = await sink.recover();
+        sealed = report.sealed;
+        await sink.close();
+      }
+      output(globals(), { sealed }, (v) => {
+        const count = typeof v.sealed === "number" ? v.sealed : v.sealed.length;
+        if (count === 0) return "nothing to seal: no open batches";
+        return typeof v.sealed === "number"
+          ? `no server running: sealed ${count} batch file(s) left open by the last run`
+          : `sealed ${count} batch file(s):\n${v.sealed.join("\n")}`;
+      });
+    });
+}

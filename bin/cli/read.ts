@@ -1,0 +1,44 @@
+/** `ingest read FILE`: prints an NDJSON or CBOR-sequence batch file (optionally .gz) as JSON lines. */
+import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+import { decodeMultiple } from "cbor-x";
+import type { Command } from "commander";
+import { CliError, type GlobalOptions } from "./context.js";
+
+export function registerReadCommand(program: Command, _globals: () => GlobalOptions): void {
+  program
+    .command("read <file>")
+    .description("print a batch file (.ndjson, .cbor, optionally .gz) as JSON lines")
+    .action(async (file: string) => {
+      let bytes: Buffer = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot read ${file}: ${error.code ?? error.message}`);
+      });
+      let name = file;
+      if (name.endsWith(".gz")) {
+        bytes = gunzipSync(bytes);
+        name = name.slice(0, -3);
+      }
+      if (name.endsWith(".ndjson")) {
+        process.stdout.write(bytes);
+      } else if (name.endsWith(".cbor")) {
+        for (const line of cborSequenceToJsonLines(bytes)) process.stdout.write(`${line}\n`);
+      } else {
+        throw new CliError(`${file}: expected a .ndjson or .cbor batch file (optionally .gz)`, 2);
+      }
+    });
+}
+
+/** Decodes a CBOR sequence (RFC 8742) into one JSON text per data item. */
+export function cborSequenceToJsonLines(bytes: Uint8Array): string[] {
+  const lines: string[] = [];
+  try {
+    decodeMultiple(bytes, (value: unknown) => {
+      lines.push(JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)));
+    });
+  } catch (error) {
+    throw new CliError(
+      `not a valid CBOR sequence after ${lines.length} item(s): ${(error as Error).message}`,
+    );
+  }
+  return lines;
+}

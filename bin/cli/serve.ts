@@ -1,0 +1,153 @@
+/** `ingest serve` (what `npm start` runs): the local runtime, first-run demo set-up, and clean shutdown. */
+import type { Command } from "commander";
+import { systemClock } from "../../lambda/core/ports.js";
+import { STREAM_DEFAULTS } from "../../lambda/core/stream-settings.js";
+import type { ApiKeyRecord, PayloadType, StreamRecord } from "../../lambda/core/types.js";
+import { JsonLinesLogger, type LogLevel } from "../../lambda/local/logger.js";
+import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
+import { banner } from "./banner.js";
+import { CliError, type GlobalOptions, numberOption } from "./context.js";
+import { newApiKeyId, newStreamId } from "./ids.js";
+import { issueLocalToken } from "./keys.js";
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  registryPort: string;
+  logLevel: string;
+  demo: boolean;
+}
+
+export function registerServeCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("serve")
+    .description("run the ingest API on this machine (embedded registry, durable file sink)")
+    .option("--host <host>", "address to listen on (env INGEST_HOST)", process.env.INGEST_HOST ?? "127.0.0.1")
+    .option(
+      "--port <port>",
+      "API port; 0 picks a free one (env INGEST_PORT)",
+      process.env.INGEST_PORT ?? "8080",
+    )
+    .option(
+      "--registry-port <port>",
+      "port of the embedded DynamoDB endpoint; 0 picks a free one (env INGEST_REGISTRY_PORT)",
+      process.env.INGEST_REGISTRY_PORT ?? "8081",
+    )
+    .option(
+      "--log-level <level>",
+      "info, warn, error or silent (env INGEST_LOG_LEVEL)",
+      process.env.INGEST_LOG_LEVEL ?? "info",
+    )
+    .option("--no-demo", "do not create the demo tenant on a first start")
+    .action(async (flags: ServeFlags) => {
+      const port = portOption("--port", flags.port);
+      const registryPort = portOption("--registry-port", flags.registryPort);
+      if (!["info", "warn", "error", "silent"].includes(flags.logLevel)) {
+        throw new CliError(
+          `--log-level must be info, warn, error or silent; got ${JSON.stringify(flags.logLevel)}`,
+          2,
+        );
+      }
+      const logger = new JsonLinesLogger(flags.logLevel as LogLevel);
+      const options = globals();
+      const runtime = await startLocalRuntime({
+        dataDir: options.dataDir,
+        host: flags.host,
+        port,
+        registryPort,
+        logger,
+      });
+      installShutdown(runtime, logger);
+      const firstRun = flags.demo ? await createDemoOnFirstStart(runtime, options) : undefined;
+      const streams = await runtime.admin.listStreams();
+      const keys = await runtime.admin.listApiKeys();
+      const text = banner({
+        apiUrl: runtime.url,
+        registryEndpoint: runtime.registryEndpoint,
+        dataDir: runtime.layout.root,
+        streams,
+        token: firstRun,
+        keyIdHint: keys.find((k) => k.status === "active")?.id,
+      });
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ url: runtime.url, registry: runtime.registryEndpoint })}\n`
+          : `${text}\n`,
+      );
+      logger.info("listening", { url: runtime.url, registry: runtime.registryEndpoint, pid: process.pid });
+    });
+}
+
+function portOption(name: string, value: string): number {
+  const port = numberOption(name, value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`${name} must be 0–65535; got ${value}`, 2);
+  return port;
+}
+
+/** SIGTERM/SIGINT: stop accepting, finish in-flight requests, seal every batch, exit 0. */
+function installShutdown(runtime: LocalRuntime, logger: JsonLinesLogger): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn("second signal: exiting without waiting", { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info("shutting down: finishing requests and sealing batches", { signal });
+    runtime.close().then(
+      () => {
+        logger.info("stopped cleanly");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error("shutdown failed; in-flight batches are recovered on the next start", {
+          errorName: error instanceof Error ? error.name : typeof error,
+          errorCode: (error as NodeJS.ErrnoException).code,
+        });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** On an empty registry: tenant demo, one JSON and one XML stream, an API key and a 7-day token. */
+async function createDemoOnFirstStart(runtime: LocalRuntime, globals: GlobalOptions) {
+  const { admin } = runtime;
+  const [streams, keys] = await Promise.all([admin.listStreams(), admin.listApiKeys()]);
+  if (streams.length > 0 || keys.length > 0) return undefined;
+  const now = new Date(systemClock.now()).toISOString();
+  const stream = (name: string, payload: PayloadType, description: string): StreamRecord => ({
+    id: newStreamId(),
+    tenant: "demo",
+    name,
+    description,
+    payload,
+    status: "active",
+    delivery: {
+      bufferMiB: STREAM_DEFAULTS.bufferMiB,
+      bufferSeconds: STREAM_DEFAULTS.bufferSeconds,
+      compression: STREAM_DEFAULTS.compression,
+      shards: STREAM_DEFAULTS.shards,
+    },
+    rateLimitPerSecond: STREAM_DEFAULTS.rateLimitPerSecond,
+    rateLimitBurst: STREAM_DEFAULTS.rateLimitBurst,
+    createdAt: now,
+    updatedAt: now,
+    deliveryStreams: [],
+  });
+  await admin.createStream(stream("demo-events", "json", "demo: JSON events → NDJSON"));
+  await admin.createStream(stream("demo-profiles", "xml", "demo: XML profile updates → CBOR"));
+  const key: ApiKeyRecord = {
+    id: newApiKeyId(),
+    tenant: "demo",
+    name: "demo",
+    status: "active",
+    createdAt: now,
+  };
+  await admin.createApiKey(key);
+  const issued = await issueLocalToken(globals, key, 7);
+  return { value: issued.token, keyId: key.id, expiresAt: issued.expiresAt.toISOString() };
+}

@@ -1,0 +1,114 @@
+/** Admin writes and listings of streams and API keys (the `ingest` CLI and first-run set-up use these). */
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
+import type { RegistryTables } from "./dynamo-registry.js";
+import { apiKeyFromItem, apiKeyToItem, type Item, streamFromItem, streamToItem } from "./registry-items.js";
+
+/** A create whose id is already taken. */
+export class AlreadyExistsError extends Error {
+  constructor(id: string) {
+    super(`${id} already exists`);
+    this.name = "AlreadyExistsError";
+  }
+}
+
+export class RegistryAdmin {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tables: RegistryTables,
+  ) {}
+
+  async createStream(stream: StreamRecord): Promise<void> {
+    await this.putNew(this.tables.streams, streamToItem(stream));
+  }
+
+  /** Replaces a stream's record (the caller read it first and changed what it meant to). */
+  async saveStream(stream: StreamRecord): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tables.streams, Item: streamToItem(stream) }));
+  }
+
+  async getStream(id: string): Promise<StreamRecord | undefined> {
+    const item = await this.getItem(this.tables.streams, id);
+    return item === undefined ? undefined : streamFromItem(item);
+  }
+
+  async listStreams(tenant?: string): Promise<StreamRecord[]> {
+    const items = await this.scan(this.tables.streams);
+    return items
+      .map(streamFromItem)
+      .filter((s) => tenant === undefined || s.tenant === tenant)
+      .sort((a, b) => a.tenant.localeCompare(b.tenant) || a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Removes a stream's record; returns false when there was none. */
+  async deleteStream(id: string): Promise<boolean> {
+    return this.deleteItem(this.tables.streams, id);
+  }
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    await this.putNew(this.tables.apiKeys, apiKeyToItem(key));
+  }
+
+  async saveApiKey(key: ApiKeyRecord): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tables.apiKeys, Item: apiKeyToItem(key) }));
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const item = await this.getItem(this.tables.apiKeys, id);
+    return item === undefined ? undefined : apiKeyFromItem(item);
+  }
+
+  async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
+    const items = await this.scan(this.tables.apiKeys);
+    return items
+      .map(apiKeyFromItem)
+      .filter((k) => tenant === undefined || k.tenant === tenant)
+      .sort((a, b) => a.tenant.localeCompare(b.tenant) || a.createdAt.localeCompare(b.createdAt));
+  }
+
+  private async putNew(table: string, item: Item): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({ TableName: table, Item: item, ConditionExpression: "attribute_not_exists(id)" }),
+      );
+    } catch (error) {
+      if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+        throw new AlreadyExistsError(String(item.id));
+      }
+      throw error;
+    }
+  }
+
+  private async getItem(table: string, id: string): Promise<Item | undefined> {
+    const output = await this.client.send(
+      new GetCommand({ TableName: table, Key: { id }, ConsistentRead: true }),
+    );
+    return output.Item;
+  }
+
+  private async deleteItem(table: string, id: string): Promise<boolean> {
+    const output = await this.client.send(
+      new DeleteCommand({ TableName: table, Key: { id }, ReturnValues: "ALL_OLD" }),
+    );
+    return output.Attributes !== undefined;
+  }
+
+  private async scan(table: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const output = await this.client.send(
+        new ScanCommand({ TableName: table, ExclusiveStartKey: startKey }),
+      );
+      items.push(...(output.Items ?? []));
+      startKey = output.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The DynamoDB item shapes of streams and API keys, and their mapping to the core's records. Admins may edit
+ * items by hand: absent optional attributes take their defaults, and an invalid item is reported, not guessed.
+ */
+import {
+  checkStreamSetting,
+  isCompression,
+  isPayloadType,
+  type NumericStreamSetting,
+  STREAM_DEFAULTS,
+} from "../core/stream-settings.js";
+import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
+
+/** An item as the DynamoDB document client returns it. */
+export type Item = Record<string, unknown>;
+
+/** A registry item that cannot be used as it is; the message names the attribute and the fix. */
+export class InvalidItemError extends Error {
+  constructor(
+    readonly itemId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "InvalidItemError";
+  }
+}
+
+/** Stream item attribute for each numeric setting. */
+const NUMERIC_ATTRIBUTES: Readonly<Record<NumericStreamSetting, string>> = {
+  bufferMiB: "buffer_mib",
+  bufferSeconds: "buffer_seconds",
+  shards: "shards",
+  rateLimitPerSecond: "rate_limit_per_second",
+  rateLimitBurst: "rate_limit_burst",
+};
+
+export function streamFromItem(item: Item): StreamRecord {
+  const id = requiredString(item, "id", "?");
+  const payload = item.payload;
+  if (!isPayloadType(payload))
+    throw new InvalidItemError(id, `stream ${id}: payload must be "json" or "xml"`);
+  const status = item.status ?? "active";
+  if (status !== "active" && status !== "disabled") {
+    throw new InvalidItemError(id, `stream ${id}: status must be "active" or "disabled"`);
+  }
+  const compression = item.compression ?? STREAM_DEFAULTS.compression;
+  if (!isCompression(compression))
+    throw new InvalidItemError(id, `stream ${id}: compression must be "none" or "gzip"`);
+  const numbers = {} as Record<NumericStreamSetting, number>;
+  for (const [setting, attribute] of Object.entries(NUMERIC_ATTRIBUTES) as [NumericStreamSetting, string][]) {
+    const value = item[attribute] ?? STREAM_DEFAULTS[setting];
+    const problem =
+      typeof value === "number" ? checkStreamSetting(setting, value) : `${attribute} must be a number`;
+    if (problem !== undefined)
+      throw new InvalidItemError(id, `stream ${id}: ${problem.replace(setting, attribute)}`);
+    numbers[setting] = value as number;
+  }
+  const deliveryStreams = item.delivery_streams ?? [];
+  return {
+    id,
+    tenant: requiredString(item, "tenant", id),
+    name: optionalString(item, "name") ?? id,
+    description: optionalString(item, "description") ?? "",
+    payload,
+    status,
+    delivery: {
+      bufferMiB: numbers.bufferMiB,
+      bufferSeconds: numbers.bufferSeconds,
+      compression,
+      shards: numbers.shards,
+    },
+    rateLimitPerSecond: numbers.rateLimitPerSecond,
+    rateLimitBurst: numbers.rateLimitBurst,
+    createdAt: optionalString(item, "created_at") ?? "",
+    updatedAt: optionalString(item, "updated_at") ?? "",
+    deliveryStreams: Array.isArray(deliveryStreams)
+      ? deliveryStreams.filter((s) => typeof s === "string")
+      : [],
+    deliveryStatus: optionalString(item, "delivery_status"),
+  };
+}
+
+export function streamToItem(stream: StreamRecord): Item {
+  const item: Item = {
+    id: stream.id,
+    tenant: stream.tenant,
+    name: stream.name,
+    description: stream.description,
+    payload: stream.payload,
+    status: stream.status,
+    buffer_mib: stream.delivery.bufferMiB,
+    buffer_seconds: stream.delivery.bufferSeconds,
+    compression: stream.delivery.compression,
+    shards: stream.delivery.shards,
+    rate_limit_per_second: stream.rateLimitPerSecond,
+    rate_limit_burst: stream.rateLimitBurst,
+    created_at: stream.createdAt,
+    updated_at: stream.updatedAt,
+  };
+  if (stream.deliveryStreams.length > 0) item.delivery_streams = [...stream.deliveryStreams];
+  if (stream.deliveryStatus !== undefined) item.delivery_status = stream.deliveryStatus;
+  return item;
+}
+
+export function apiKeyFromItem(item: Item): ApiKeyRecord {
+  const id = requiredString(item, "id", "?");
+  const status = item.status ?? "active";
+  if (status !== "active" && status !== "deleted") {
+    throw new InvalidItemError(id, `API key ${id}: status must be "active" or "deleted"`);
+  }
+  const revokedBefore = optionalString(item, "revoked_before");
+  return {
+    id,
+    tenant: requiredString(item, "tenant", id),
+    name: optionalString(item, "name") ?? id,
+    status,
+    createdAt: optionalString(item, "created_at") ?? "",
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+  };
+}
+
+export function apiKeyToItem(key: ApiKeyRecord): Item {
+  const item: Item = {
+    id: key.id,
+    tenant: key.tenant,
+    name: key.name,
+    status: key.status,
+    created_at: key.createdAt,
+  };
+  if (key.revokedBefore !== undefined) item.revoked_before = key.revokedBefore;
+  return item;
+}
+
+function requiredString(item: Item, attribute: string, id: string): string {
+  const value = item[attribute];
+  if (typeof value !== "string" || value === "") {
+    throw new InvalidItemError(id, `item ${id}: ${attribute} must be a non-empty string`);
+  }
+  return value;
+}
+
+function optionalString(item: Item, attribute: string): string | undefined {
+  const value = item[attribute];
+  return typeof value === "string" ? value : undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * The local HTTP front: a node:http server over the core handler, with server timeouts, a bound on concurrent
+ * requests (back-pressure instead of unbounded memory) and a graceful drain for shutdown.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ServiceUnavailableError } from "../core/errors.js";
+import type { IngestHandler } from "../core/handler.js";
+import type { Logger } from "../core/ports.js";
+import { errorResponse } from "../core/responses.js";
+import { toIngestRequest, writeResponse } from "./http-entry.js";
+
+export interface HttpServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Requests handled at once; more are answered 503 before their body is read. @default 1024 */
+  readonly maxConcurrentRequests?: number;
+  /** Time to receive a whole request (slow clients are cut off). @default 30,000 ms */
+  readonly requestTimeoutMs?: number;
+  /** Time to receive the request headers. @default 10,000 ms */
+  readonly headersTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this. @default 5,000 ms */
+  readonly keepAliveTimeoutMs?: number;
+}
+
+export interface RunningHttpServer {
+  readonly url: string;
+  readonly server: Server;
+  /** Stops accepting, lets in-flight requests finish (at most `graceMs`), then closes every connection. */
+  drain(graceMs?: number): Promise<void>;
+}
+
+export async function startHttpServer(
+  handler: IngestHandler,
+  logger: Logger,
+  options: HttpServerOptions,
+): Promise<RunningHttpServer> {
+  const maxConcurrent = options.maxConcurrentRequests ?? 1024;
+  let inFlight = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
+    const requestId = randomUUID();
+    inFlight++;
+    try {
+      if (draining) res.setHeader("connection", "close");
+      if (inFlight > maxConcurrent || draining) {
+        const reason = draining
+          ? "the server is shutting down"
+          : `the server is at its limit of ${maxConcurrent} concurrent requests`;
+        const error = new ServiceUnavailableError(`${reason}; retry shortly`, 1, "overloaded");
+        writeResponse(req, res, errorResponse(error, requestId, logger));
+        return;
+      }
+      const request = toIngestRequest(req, requestId, () => {
+        if (expectsContinue) res.writeContinue();
+      });
+      writeResponse(req, res, await handler.handle(request));
+    } catch (error) {
+      // handler.handle never throws; this guards the translation itself.
+      writeResponse(req, res, errorResponse(error, requestId, logger));
+    } finally {
+      inFlight--;
+      if (inFlight === 0) onIdle?.();
+    }
+  };
+
+  const server = createServer({
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+  });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, false));
+  // Answer `Expect: 100-continue` only once the request passed every check that needs no body.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, true));
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status =
+      error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    const body = JSON.stringify({
+      error: { code: "bad_http_request", message: "malformed HTTP request", retryable: false },
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+
+  return {
+    url: `http://${host}:${port}`,
+    server,
+    async drain(graceMs = 10_000) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            onIdle = resolve;
+          }),
+          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

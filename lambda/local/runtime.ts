@@ -1,0 +1,149 @@
+/**
+ * Assembles the local / self-hosted runtime: data directory, signing keys, embedded registry, durable file sink,
+ * the core handler behind node:http, and the control endpoint. One call starts it; `close` stops it cleanly.
+ */
+import { mkdir } from "node:fs/promises";
+import { DynamoRegistry, LOCAL_REGISTRY_TABLES } from "../adapters/dynamo-registry.js";
+import { FileSink } from "../adapters/file-sink.js";
+import { JwksTokenVerifier } from "../adapters/jwt-verifier.js";
+import { type LocalSigningKeys, loadOrCreateSigningKeys } from "../adapters/local-signer.js";
+import { RegistryAdmin } from "../adapters/registry-admin.js";
+import { CachedRegistry } from "../core/cached-registry.js";
+import { IngestHandler } from "../core/handler.js";
+import { type Clock, type Logger, systemClock } from "../core/ports.js";
+import { RateLimiter } from "../core/rate-limiter.js";
+import { startControlServer } from "./control-server.js";
+import { type DataDirLayout, dataDirLayout } from "./data-dir.js";
+import { type Deployment, loadOrCreateDeployment } from "./deployment.js";
+import { startEmbeddedRegistry } from "./embedded-registry.js";
+import { startHttpServer } from "./http-server.js";
+import { removeRunState, writeRunState } from "./run-state.js";
+
+export interface LocalRuntimeOptions {
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Port of the embedded registry's DynamoDB endpoint (0 picks a free one). */
+  readonly registryPort: number;
+  readonly logger: Logger;
+  /** @default the system clock */
+  readonly clock?: Clock;
+  /** How long registry records are trusted before re-reading. @default 2,000 ms */
+  readonly registryCacheTtlMs?: number;
+  /** Seal aged batches on a 1 s timer. Tests turn it off and call `sink.sealDue()` with a fake clock. @default true */
+  readonly sealTimer?: boolean;
+  readonly maxConcurrentRequests?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+export interface LocalRuntime {
+  readonly url: string;
+  readonly registryEndpoint: string;
+  readonly layout: DataDirLayout;
+  readonly deployment: Deployment;
+  readonly keys: LocalSigningKeys;
+  readonly admin: RegistryAdmin;
+  readonly sink: FileSink;
+  /** Seals every open batch; returns the sealed object paths. */
+  flush(): Promise<string[]>;
+  /** Stops accepting, finishes in-flight requests, seals everything, releases the store. */
+  close(): Promise<void>;
+}
+
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const layout = dataDirLayout(options.dataDir);
+  await mkdir(layout.root, { recursive: true, mode: 0o700 });
+  const deployment = await loadOrCreateDeployment(layout.deployment);
+  const keys = await loadOrCreateSigningKeys(layout.keys);
+  const store = await startEmbeddedRegistry(
+    layout.registry,
+    LOCAL_REGISTRY_TABLES,
+    "127.0.0.1",
+    options.registryPort,
+  );
+
+  const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  try {
+    const sink = new FileSink({ root: layout.objects, clock, logger });
+    const report = await sink.recover();
+    logger.info("recovered in-flight batches", { ...report });
+    cleanups.unshift(() => sink.close());
+
+    const registry = new CachedRegistry(
+      new DynamoRegistry(store.client, LOCAL_REGISTRY_TABLES, logger),
+      clock,
+      {
+        ttlMs: options.registryCacheTtlMs ?? 2000,
+      },
+    );
+    const verifier = new JwksTokenVerifier({
+      issuer: deployment.issuer,
+      audience: deployment.audience,
+      jwks: keys.jwks,
+      clock,
+    });
+    const handler = new IngestHandler({
+      registry,
+      sink,
+      verifier,
+      clock,
+      logger,
+      rateLimiter: new RateLimiter(clock),
+    });
+    const http = await startHttpServer(handler, logger, {
+      host: options.host,
+      port: options.port,
+      maxConcurrentRequests: options.maxConcurrentRequests,
+      requestTimeoutMs: options.requestTimeoutMs,
+    });
+    cleanups.unshift(() => http.drain());
+    const control = await startControlServer({ flush: () => sink.flush() }, logger);
+    cleanups.splice(1, 0, () => control.close());
+    if (options.sealTimer ?? true) sink.startTimer();
+    await writeRunState(layout.runState, {
+      pid: process.pid,
+      apiUrl: http.url,
+      registryEndpoint: store.endpoint,
+      controlUrl: control.url,
+      controlSecret: control.secret,
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: http.url,
+      registryEndpoint: store.endpoint,
+      layout,
+      deployment,
+      keys,
+      admin: new RegistryAdmin(store.client, LOCAL_REGISTRY_TABLES),
+      sink,
+      flush: () => sink.flush(),
+      close() {
+        closing ??= (async () => {
+          await removeRunState(layout.runState);
+          await runAll(cleanups);
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await runAll(cleanups);
+    throw error;
+  }
+}
+
+/** Runs every cleanup in order, even when one fails, then throws the first failure. */
+async function runAll(cleanups: (() => Promise<void>)[]): Promise<void> {
+  let first: unknown;
+  for (const cleanup of cleanups) {
+    try {
+      await cleanup();
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}
