@@ -42,7 +42,8 @@ export function curlCommand(apiUrl: string, stream: StreamRecord, token: string)
 }
 
 export function banner(input: BannerInput): string {
-  const dataDir = relative(process.cwd(), input.dataDir) || ".";
+  const shown = relative(process.cwd(), input.dataDir);
+  const dataDir = shown === "" ? "." : shown.startsWith("..") ? input.dataDir : shown;
   const lines = [
     "Streaming Ingest is running (local mode).",
     `  API              ${input.apiUrl}   (POST /stream/v0/data/<stream-id>)`,
@@ -50,7 +51,10 @@ export function banner(input: BannerInput): string {
     `  data directory   ${dataDir}`,
     "",
   ];
-  const active = input.streams.filter((s) => s.status === "active");
+  // JSON first: it is the preferred payload type.
+  const active = input.streams
+    .filter((s) => s.status === "active")
+    .sort((a, b) => (a.payload === b.payload ? 0 : a.payload === "json" ? -1 : 1));
   if (input.token !== undefined) {
     lines.push(
       `First start: created tenant "demo" with a JSON stream, an XML stream, API key ${input.token.keyId}`,

@@ -4,7 +4,7 @@ import { FileSink } from "../../lambda/adapters/file-sink.js";
 import { systemClock } from "../../lambda/core/ports.js";
 import { JsonLinesLogger } from "../../lambda/local/logger.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
-import { CliError, type GlobalOptions, layoutOf, output } from "./context.js";
+import { CliError, type GlobalOptions, layoutOf, output, withRegistry } from "./context.js";
 
 export function registerFlushCommand(program: Command, globals: () => GlobalOptions): void {
   program

@@ -56,6 +56,8 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
         port,
         registryPort,
         logger,
+      }).catch((error: unknown) => {
+        throw explainStartFailure(error, flags.host, port, registryPort);
       });
       installShutdown(runtime, logger);
       const firstRun = flags.demo ? await createDemoOnFirstStart(runtime, options) : undefined;
@@ -76,6 +78,23 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       );
       logger.info("listening", { url: runtime.url, registry: runtime.registryEndpoint, pid: process.pid });
     });
+}
+
+/** Turns the usual start-up failures into one line that says what to do. */
+function explainStartFailure(error: unknown, host: string, port: number, registryPort: number): unknown {
+  const e = error as NodeJS.ErrnoException & { port?: number };
+  if (e.code === "EADDRINUSE") {
+    const which =
+      e.port === registryPort
+        ? `registry port ${registryPort} (--registry-port)`
+        : `port ${e.port ?? port} (--port)`;
+    return new CliError(`${which} on ${host} is already in use: stop what uses it, or choose another port`);
+  }
+  if (e.code === "EACCES" || e.code === "EADDRNOTAVAIL") {
+    return new CliError(`cannot listen on ${host}: ${e.code}; check --host and the ports`);
+  }
+  if (e instanceof Error && e.name === "RegistryLockedError") return new CliError(e.message);
+  return error;
 }
 
 function portOption(name: string, value: string): number {

@@ -64,6 +64,7 @@ function errorCode(error: unknown): string | undefined {
 
 /** The stack without its first line (which holds the message). */
 function stackFrames(error: unknown): string | undefined {
-  const stack = typeof error === "object" && error !== null ? (error as { stack?: unknown }).stack : undefined;
+  const stack =
+    typeof error === "object" && error !== null ? (error as { stack?: unknown }).stack : undefined;
   return typeof stack === "string" ? stack.split("\n").slice(1, 8).join("\n") : undefined;
 }

@@ -68,8 +68,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
     const sink = new FileSink({ root: layout.objects, clock, logger });
-    const report = await sink.recover();
-    logger.info("recovered in-flight batches", { ...report });
+    await sink.recover();
     cleanups.unshift(() => sink.close());
 
     const registry = new CachedRegistry(

@@ -20,10 +20,15 @@ export interface CliResult {
 export function runCli(dataDir: string, args: readonly string[]): Promise<CliResult> {
   assertBuilt();
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, "--data-dir", dataDir, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, "--data-dir", dataDir, ...args],
+      { timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -43,11 +48,26 @@ export interface ServerProcess {
 }
 
 /** Starts `ingest serve` on free ports and resolves once it printed its URL. */
-export function startServerProcess(dataDir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
+export function startServerProcess(
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<ServerProcess> {
   assertBuilt();
   const child = spawn(
     process.execPath,
-    [CLI, "--data-dir", dataDir, "--json", "serve", "--port", "0", "--registry-port", "0", "--no-demo", ...extraArgs],
+    [
+      CLI,
+      "--data-dir",
+      dataDir,
+      "--json",
+      "serve",
+      "--port",
+      "0",
+      "--registry-port",
+      "0",
+      "--no-demo",
+      ...extraArgs,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const stderrLines: string[] = [];
@@ -65,6 +85,8 @@ export function startServerProcess(dataDir: string, extraArgs: readonly string[]
         reject(error);
       }
     });
-    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderrLines.join("\n")}`)));
+    void exited.then((code) =>
+      reject(new Error(`server exited (${code}) before listening: ${stderrLines.join("\n")}`)),
+    );
   });
 }

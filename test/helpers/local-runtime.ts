@@ -46,7 +46,9 @@ export interface TestRuntime {
   createKey(tenant?: string): Promise<ApiKeyRecord>;
   tokenFor(key: ApiKeyRecord, days?: number): Promise<string>;
   /** Stream + key + token for tenant `acme`, ready to post. */
-  ready(overrides?: Partial<StreamRecord>): Promise<{ stream: StreamRecord; key: ApiKeyRecord; token: string }>;
+  ready(
+    overrides?: Partial<StreamRecord>,
+  ): Promise<{ stream: StreamRecord; key: ApiKeyRecord; token: string }>;
   dataUrl(streamId: string): string;
   stop(): Promise<void>;
 }
@@ -100,7 +102,13 @@ export async function startTestRuntime(options: { registryCacheTtlMs?: number } 
     },
     async createKey(tenant = "acme") {
       counter++;
-      const key: ApiKeyRecord = { id: `ik-testkey${counter}`, tenant, name: "test", status: "active", createdAt };
+      const key: ApiKeyRecord = {
+        id: `ik-testkey${counter}`,
+        tenant,
+        name: "test",
+        status: "active",
+        createdAt,
+      };
       await runtime.admin.createApiKey(key);
       return key;
     },

@@ -71,13 +71,19 @@ describe("local runtime over HTTP", () => {
     const { stream, token } = await t.ready();
     const res = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: DOC_JSON_BODY });
     expect(res.status).toBe(202);
-    expect(res.json).toEqual({ status: "accepted", stream: stream.id, request_id: res.headers["x-request-id"] });
+    expect(res.json).toEqual({
+      status: "accepted",
+      stream: stream.id,
+      request_id: res.headers["x-request-id"],
+    });
     expect(sealedFiles(t, stream.id)).toEqual([]);
     await t.runtime.flush();
     const files = sealedFiles(t, stream.id);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(
-      new RegExp(`^acme/${stream.id}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/${stream.id}-000001-\\d{4}(-\\d{2}){5}-[a-z0-9]+\\.ndjson$`),
+      new RegExp(
+        `^acme/${stream.id}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/${stream.id}-000001-\\d{4}(-\\d{2}){5}-[a-z0-9]+\\.ndjson$`,
+      ),
     );
     const content = readFileSync(join(t.runtime.layout.objects, "streams", files[0] ?? ""), "utf8");
     expect(content).toBe(
@@ -156,8 +162,13 @@ describe("local runtime over HTTP", () => {
   it("answers 403 when X-Amperity-Tenant names another tenant, and 404 for another tenant's stream", async () => {
     const { stream, token } = await t.ready();
     const other = await t.ready({ tenant: "globex" });
-    expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "globex"), body: "{}" })).status).toBe(403);
-    const foreign = await send(t.dataUrl(other.stream.id), { headers: headersFor(token, "acme"), body: "{}" });
+    expect(
+      (await send(t.dataUrl(stream.id), { headers: headersFor(token, "globex"), body: "{}" })).status,
+    ).toBe(403);
+    const foreign = await send(t.dataUrl(other.stream.id), {
+      headers: headersFor(token, "acme"),
+      body: "{}",
+    });
     const missing = await send(t.dataUrl("is-Missing1"), { headers: headersFor(token, "acme"), body: "{}" });
     expect(foreign.status).toBe(404);
     expect(missing.status).toBe(404);
@@ -170,7 +181,9 @@ describe("local runtime over HTTP", () => {
 
   it("refuses a deleted key's tokens and a revoked token within the cache TTL", async () => {
     const { stream, key, token } = await t.ready();
-    expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" })).status).toBe(202);
+    expect(
+      (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" })).status,
+    ).toBe(202);
     await t.runtime.admin.saveApiKey({ ...key, revokedBefore: new Date(Date.now() + 1000).toISOString() });
     t.clock.advance(2001);
     const revoked = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" });
@@ -184,7 +197,9 @@ describe("local runtime over HTTP", () => {
 
   it("stops accepting for a disabled stream within the cache TTL", async () => {
     const { stream, token } = await t.ready();
-    expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" })).status).toBe(202);
+    expect(
+      (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" })).status,
+    ).toBe(202);
     await t.runtime.admin.saveStream({ ...stream, status: "disabled" });
     t.clock.advance(2001);
     const res = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" });
@@ -226,12 +241,17 @@ describe("local runtime over HTTP", () => {
     expect(bombed.status).toBe(413);
     const exact = `{"a":"${"x".repeat(260_096 - 8)}"}`;
     expect(Buffer.byteLength(exact)).toBe(260_096);
-    expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: exact })).status).toBe(202);
+    expect(
+      (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: exact })).status,
+    ).toBe(202);
   });
 
   it("answers 400, 405, 404 and 415 with the documented bodies", async () => {
     const { stream, token } = await t.ready();
-    const ndjson = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: '{"a":1}\n{"a":2}\n' });
+    const ndjson = await send(t.dataUrl(stream.id), {
+      headers: headersFor(token, "acme"),
+      body: '{"a":1}\n{"a":2}\n',
+    });
     expect(ndjson.status).toBe(400);
     expect((ndjson.json.error as { code: string }).code).toBe("multiple_values");
     const get = await send(t.dataUrl(stream.id), { method: "GET" });
@@ -253,7 +273,9 @@ describe("local runtime over HTTP", () => {
     });
     const record = `{"pad":"${"y".repeat(200_000)}"}`;
     for (let i = 0; i < 6; i++) {
-      expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: record })).status).toBe(202);
+      expect(
+        (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: record })).status,
+      ).toBe(202);
     }
     // Size-sealing runs in the background; sealDue() joins running seals (the clock has not moved).
     await t.runtime.sink.sealDue();
@@ -267,7 +289,9 @@ describe("local runtime over HTTP", () => {
     expect(after).toHaveLength(2);
     expect(statSync(join(t.runtime.layout.objects, "streams", sealed[0] ?? "")).size).toBe(firstSize);
     const lines = after.flatMap((f) =>
-      readFileSync(join(t.runtime.layout.objects, "streams", f), "utf8").split("\n").filter(Boolean),
+      readFileSync(join(t.runtime.layout.objects, "streams", f), "utf8")
+        .split("\n")
+        .filter(Boolean),
     );
     expect(lines).toHaveLength(7);
   });
@@ -276,7 +300,9 @@ describe("local runtime over HTTP", () => {
     const { stream, token } = await t.ready({
       delivery: { bufferMiB: 5, bufferSeconds: 60, compression: "gzip", shards: 1 },
     });
-    expect((await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: '{"n":1}' })).status).toBe(202);
+    expect(
+      (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: '{"n":1}' })).status,
+    ).toBe(202);
     t.clock.advance(59_000);
     await t.runtime.sink.sealDue();
     expect(sealedFiles(t, stream.id)).toEqual([]);

@@ -18,10 +18,35 @@ interface Setup {
 
 async function setUp(): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "ingest-proc-"));
-  const json = await runCliJson<{ id: string }>(dir, ["streams", "create", "--tenant", "acme", "--name", "j", "--payload", "json"]);
-  const xml = await runCliJson<{ id: string }>(dir, ["streams", "create", "--tenant", "acme", "--name", "x", "--payload", "xml"]);
+  const json = await runCliJson<{ id: string }>(dir, [
+    "streams",
+    "create",
+    "--tenant",
+    "acme",
+    "--name",
+    "j",
+    "--payload",
+    "json",
+  ]);
+  const xml = await runCliJson<{ id: string }>(dir, [
+    "streams",
+    "create",
+    "--tenant",
+    "acme",
+    "--name",
+    "x",
+    "--payload",
+    "xml",
+  ]);
   const key = await runCliJson<{ id: string }>(dir, ["keys", "create", "--tenant", "acme", "--name", "k"]);
-  const { token } = await runCliJson<{ token: string }>(dir, ["tokens", "issue", "--key", key.id, "--days", "1"]);
+  const { token } = await runCliJson<{ token: string }>(dir, [
+    "tokens",
+    "issue",
+    "--key",
+    key.id,
+    "--days",
+    "1",
+  ]);
   return { dir, jsonStream: json.id, xmlStream: xml.id, token };
 }
 
@@ -150,7 +175,7 @@ describe("the ingest serve process", () => {
     last.child.kill("SIGTERM");
     expect(await last.exited).toBe(0);
     const recovery = last.stderrLines.map((l) => JSON.parse(l) as { msg: string; sealed?: number });
-    expect(recovery.find((l) => l.msg === "recovered in-flight batches")?.sealed).toBeGreaterThanOrEqual(1);
+    expect(recovery.find((l) => l.msg === "file sink: recovery done")?.sealed).toBeGreaterThanOrEqual(1);
     expect(openBatchFiles(s.dir)).toEqual([]);
 
     const ids = sealedRecordIds(s.dir);
