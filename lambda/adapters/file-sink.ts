@@ -3,7 +3,7 @@
  * resolves only once its bytes are written and fdatasync'ed; batches are sealed into objects by size or age.
  */
 import { randomInt } from "node:crypto";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../core/constants.js";
 import { InternalError, ServiceUnavailableError } from "../core/errors.js";
 import type { Clock, Logger, RecordSink } from "../core/ports.js";
@@ -106,8 +106,11 @@ export class FileSink implements RecordSink {
       sequences: this.sequences,
     });
     for (const file of failures) {
-      const streamId = file.dir.split(/[\\/]/).pop() ?? "";
-      this.sealJobs.add(streamId, async () => (await recoverInflightFile(this.fs, file)).outcome, false);
+      this.sealJobs.add(
+        basename(file.dir),
+        async () => (await recoverInflightFile(this.fs, file)).outcome,
+        false,
+      );
     }
     return report;
   }

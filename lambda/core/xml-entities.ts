@@ -18,12 +18,15 @@ const NUMERIC_REFERENCE = /^#(?:x([0-9A-Fa-f]+)|([0-9]+))$/;
 const NAME_START =
   ":A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D" +
   "\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}";
-const XML_NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\\u2040]*$`, "u");
+const XML_NAME = new RegExp(
+  `^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\\u2040]*$`,
+  "u",
+);
 
 /** Literal whitespace that attribute-value normalisation (XML 1.0 §3.3.3) turns into a space. */
 const ATTRIBUTE_WHITESPACE = /[\t\n\r]/g;
 
-/** Fewest characters of the document a message may quote. */
+/** Most characters of the document a message may quote. */
 const MAX_QUOTED = 20;
 
 /**
@@ -89,7 +92,8 @@ function resolveNumeric(reference: string): string {
   const hex = match[1];
   // More than 7 significant digits is past U+10FFFF whatever they are; parsing them could lose precision.
   const digits = (hex ?? match[2] ?? "").replace(/^0+/, "");
-  const codePoint = digits.length > 7 ? Number.POSITIVE_INFINITY : Number.parseInt(digits || "0", hex ? 16 : 10);
+  const codePoint =
+    digits.length > 7 ? Number.POSITIVE_INFINITY : Number.parseInt(digits || "0", hex ? 16 : 10);
   if (!isXmlCharacter(codePoint)) {
     throw new InvalidRecordError(
       `character reference &${clip(reference)}; names a character that is not allowed in XML`,

@@ -4,7 +4,6 @@
  */
 import { InvalidRecordError } from "./errors.js";
 
-const LT = 0x3c;
 const GT = 0x3e;
 const SLASH = 0x2f;
 const BANG = 0x21;
@@ -27,7 +26,7 @@ export const MAX_XML_ATTRIBUTES = 1_000;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the forbidden control characters is the point
 const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/u;
 
-/** Fewest characters of the document a message may quote. */
+/** Most characters of the document a message may quote. */
 const MAX_QUOTED = 20;
 
 /**
@@ -49,7 +48,10 @@ export function refuseDoctype(text: string): void {
       const end = text.indexOf("]]>", at + 9);
       if (end === -1) return;
       resume = end + 3;
-    } else if (startsWithIgnoreCase(text, at + 2, "DOCTYPE") || startsWithIgnoreCase(text, at + 2, "ENTITY")) {
+    } else if (
+      startsWithIgnoreCase(text, at + 2, "DOCTYPE") ||
+      startsWithIgnoreCase(text, at + 2, "ENTITY")
+    ) {
       throw new InvalidRecordError(
         "DOCTYPE and entity declarations are not allowed (no external entities, no entity expansion)",
         "doctype_not_allowed",
@@ -76,8 +78,9 @@ export function refuseForbiddenCharacters(text: string): void {
  * lets through or cannot bound: nesting deeper than `maxDepth` (decided at the first tag past the limit, so
  * 100,000 nested elements cost no more than 65), `<!…>` markup other than comments and CDATA, unclosed
  * comments/CDATA/PIs, `<` inside a start tag, more than {@link MAX_XML_ATTRIBUTES} attributes on one element,
- * and anything but whitespace, comments and PIs outside the one root element. Tag-name matching and attribute syntax are left to the validator that runs next; when the
- * markup is too broken to walk (a tag with no `>`) this scan stops and leaves the report to the validator.
+ * and anything but whitespace, comments and PIs outside the one root element. Tag-name matching and attribute
+ * syntax are left to the validator that runs next; when the markup is too broken to walk (a tag with no `>`)
+ * this scan stops and leaves the report to the validator.
  *
  * @throws InvalidRecordError `too_deep`, `too_many_attributes` or `invalid_xml`
  */
@@ -114,7 +117,9 @@ export function scanStructure(text: string, maxDepth: number): void {
       if (gt === -1) return;
       // '<' is never allowed inside a tag; in an attribute value the parser would take it as data.
       knownLt = text.indexOf("<", lt + 1);
-      if (knownLt !== -1 && knownLt < gt) throw notWellFormed(text, knownLt, "'<' is not allowed inside a tag");
+      if (knownLt !== -1 && knownLt < gt) {
+        throw notWellFormed(text, knownLt, "'<' is not allowed inside a tag");
+      }
       if (depth === 0 && rootClosed) throw notWellFormed(text, lt, "more than one root element");
       if (text.charCodeAt(gt - 1) === SLASH) {
         if (depth === 0) rootClosed = true;

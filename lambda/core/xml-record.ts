@@ -25,7 +25,7 @@ const ATTRIBUTES = ":@";
 const GUARDED_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 const GUARD_PREFIX = "#";
 
-/** Fewest characters of the document an error message may quote, and the longest message we pass on. */
+/** Most characters of the document an error message may quote, and the longest message we pass on. */
 const MAX_QUOTED = 20;
 const MAX_MESSAGE = 200;
 
@@ -131,7 +131,10 @@ function convertDocument(nodes: unknown): Map<string, XmlValue> {
     // text, CDATA or a second element outside the root, so the throw below is only a safety net.
     if (key === TEXT && isWhitespace(asString(node[TEXT]))) continue;
     if (key === TEXT || key === CDATA || document !== undefined) {
-      throw new InvalidRecordError("XML must hold exactly one root element and no text outside it", "invalid_xml");
+      throw new InvalidRecordError(
+        "XML must hold exactly one root element and no text outside it",
+        "invalid_xml",
+      );
     }
     document = new Map([[elementName(key), convertElement(node, key)]]);
   }
@@ -149,22 +152,25 @@ function convertElement(node: OrderedNode, key: string): XmlValue {
     for (const name of Object.keys(record)) map.set(name, decodeAttributeValue(asString(record[name])));
   }
   let run = ""; // text and CDATA since the last child element
-  let significant = false; // the run holds CDATA, a reference or non-whitespace
-  let pieces: string[] | undefined; // significant runs of mixed content
+  let significant = false; // the run holds non-empty CDATA, a reference or non-whitespace
+  const pieces: string[] = []; // significant runs of mixed content
   let hasChildElements = false;
   for (const child of asNodeList(node[key])) {
     const childKey = firstKey(child);
     if (childKey === TEXT) {
       const raw = asString(child[TEXT]);
-      if (raw.includes("]]>")) throw new InvalidRecordError("']]>' is not allowed in text content", "invalid_xml");
+      if (raw.includes("]]>")) {
+        throw new InvalidRecordError("']]>' is not allowed in text content", "invalid_xml");
+      }
       run += decodeCharacterData(raw);
       significant ||= !isWhitespace(raw);
     } else if (childKey === CDATA) {
-      run += cdataContent(child[CDATA]);
-      significant = true;
+      const content = cdataContent(child[CDATA]);
+      run += content;
+      significant ||= content !== ""; // CDATA is explicit data, even when it is only whitespace
     } else {
       // Whitespace-only runs between child elements are indentation, not data.
-      if (significant) (pieces ??= []).push(run);
+      if (significant) pieces.push(run);
       run = "";
       significant = false;
       hasChildElements = true;
@@ -183,9 +189,9 @@ function convertElement(node: OrderedNode, key: string): XmlValue {
     if (run !== "") map.set(TEXT, run);
     return map;
   }
-  if (significant) (pieces ??= []).push(run);
+  if (significant) pieces.push(run);
   if (map === undefined) throw new Error("unreachable: an element with children has a map");
-  if (pieces !== undefined) map.set(TEXT, pieces.length === 1 ? (pieces[0] ?? "") : pieces);
+  if (pieces.length > 0) map.set(TEXT, pieces.length === 1 ? (pieces[0] ?? "") : pieces);
   return map;
 }
 
@@ -194,12 +200,16 @@ function convertElement(node: OrderedNode, key: string): XmlValue {
 type OrderedNode = Record<string, unknown>;
 
 function asNodeList(value: unknown): OrderedNode[] {
-  if (!Array.isArray(value)) throw new Error("fast-xml-parser returned an unexpected shape (not a node list)");
+  if (!Array.isArray(value)) {
+    throw new Error("fast-xml-parser returned an unexpected shape (not a node list)");
+  }
   return value as OrderedNode[];
 }
 
 function asRecord(value: unknown): Record<string, unknown> {
-  if (typeof value !== "object" || value === null) throw new Error("fast-xml-parser returned unexpected attributes");
+  if (typeof value !== "object" || value === null) {
+    throw new Error("fast-xml-parser returned unexpected attributes");
+  }
   return value as Record<string, unknown>;
 }
 

@@ -39,9 +39,9 @@ describe("FileSink sealing", () => {
       await sink.put(jsonRecord(stream, i, 256 * 1024));
     }
     await sink.put(jsonRecord(stream, 4, 100));
-    const sealed = await sink.sealDue(); // joins the size-triggered seal running in the background
+    await sink.sealDue(); // joins the size-triggered seal if it still runs in the background
 
-    expect(sealed).toBe(1);
+    expect(objectKeys(root)).toHaveLength(1);
     const [key] = objectKeys(root);
     expect(readObject(root, key ?? "").byteLength).toBe(1024 * 1024);
     expect(inflightBatches(root)).toHaveLength(1);
@@ -140,7 +140,8 @@ describe("FileSink sealing", () => {
       const stream = makeStream({ compression }, { payload: "xml" });
       await Promise.all(values.map((value) => sink.put(cborRecord(stream, value))));
     }
-    const keys = (await sink.flush()).sort();
+    await sink.flush();
+    const keys = objectKeys(root); // the first was sealed in the background when the compression changed
 
     expect(keys).toEqual([expect.stringMatching(/\.cbor$/), expect.stringMatching(/\.cbor\.gz$/)]);
     for (const key of keys) {
@@ -153,7 +154,8 @@ describe("FileSink sealing", () => {
     await sink.put(jsonRecord(makeStream(), 1));
     await sink.put(jsonRecord(makeStream({ compression: "gzip" }), 2));
     await sink.put(cborRecord(makeStream({}, { payload: "xml" }), { a: "1" }));
-    const keys = await sink.flush();
+    await sink.flush();
+    const keys = objectKeys(root); // the first two were sealed in the background as the format changed
     expect(keys.map((key) => key.replace(/^.*\d{6}-[\d-]+-[a-z0-9]+/, ""))).toEqual([
       ".ndjson",
       ".ndjson.gz",
