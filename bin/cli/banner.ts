@@ -71,7 +71,7 @@ export function banner(input: BannerInput): string {
   const token = input.token?.value ?? "$TOKEN";
   for (const stream of active.slice(0, 2)) {
     lines.push(
-      `Send a ${stream.payload.toUpperCase()} record to ${stream.id} (${stream.name}); expect 202:`,
+      `Send ${stream.payload === "xml" ? "an" : "a"} ${stream.payload.toUpperCase()} record to ${stream.id} (${stream.name}); expect 202:`,
       "",
     );
     lines.push(curlCommand(input.apiUrl, stream, token), "");

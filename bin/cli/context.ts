@@ -3,7 +3,7 @@
  * opening the store itself), output as text or JSON, and errors as one clear line with a non-zero exit.
  */
 import { LOCAL_REGISTRY_TABLES } from "../../lambda/adapters/dynamo-registry.js";
-import { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
+import { type Listing, RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import { type DataDirLayout, dataDirLayout } from "../../lambda/local/data-dir.js";
 import { registryClient, startEmbeddedRegistry } from "../../lambda/local/embedded-registry.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
@@ -78,4 +78,17 @@ export function numberOption(name: string, value: string): number {
   if (value.trim() === "" || !Number.isFinite(n))
     throw new CliError(`${name} must be a number; got ${JSON.stringify(value)}`, 2);
   return n;
+}
+
+/** A listing as a table, followed by one warning line per item that could not be read. */
+export function listingText<T>(
+  list: Listing<T>,
+  empty: string,
+  header: readonly string[],
+  row: (record: T) => readonly string[],
+): string {
+  const lines = list.records.length === 0 ? [empty] : [table(header, list.records.map(row))];
+  for (const { id, problem } of list.invalid)
+    lines.push(`warning: item ${id} is invalid and ignored: ${problem}`);
+  return lines.join("\n");
 }

@@ -28,15 +28,15 @@ export function registerFlushCommand(program: Command, globals: () => GlobalOpti
           throw new CliError(`flush failed: ${body.error ?? response.status}`);
         sealed = body.sealed;
       } else {
-        // No server: open batches are in-flight files left by the last run; recovery seals them.
-        const sink = new FileSink({
-          root: layout.objects,
-          clock: systemClock,
-          logger: new JsonLinesLogger("warn"),
+        // No server: open batches are in-flight files left by the last run; recovery seals them. Holding the
+        // registry store meanwhile keeps a server from starting (and recovering the same files) concurrently.
+        sealed = await withRegistry(globals(), async () => {
+          const logger = new JsonLinesLogger("warn");
+          const sink = new FileSink({ root: layout.objects, clock: systemClock, logger });
+          const report = await sink.recover();
+          await sink.close();
+          return report.sealed;
         });
-        const report = await sink.recover();
-        sealed = report.sealed;
-        await sink.close();
       }
       output(globals(), { sealed }, (v) => {
         const count = typeof v.sealed === "number" ? v.sealed : v.sealed.length;

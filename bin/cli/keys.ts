@@ -10,9 +10,9 @@ import {
   CliError,
   type GlobalOptions,
   layoutOf,
+  listingText,
   numberOption,
   output,
-  table,
   withRegistry,
 } from "./context.js";
 import { newApiKeyId } from "./ids.js";
@@ -49,13 +49,13 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
     .option("--tenant <tenant>", "only this tenant's keys")
     .action(async (flags: { tenant?: string }) => {
       const list = await withRegistry(globals(), (admin) => admin.listApiKeys(flags.tenant));
-      output(globals(), list, (rows) =>
-        rows.length === 0
-          ? "no API keys"
-          : table(
-              ["ID", "TENANT", "STATUS", "CREATED", "REVOKED BEFORE", "NAME"],
-              rows.map((k) => [k.id, k.tenant, k.status, k.createdAt, k.revokedBefore ?? "-", k.name]),
-            ),
+      output(globals(), { keys: list.records, invalid: list.invalid }, () =>
+        listingText(
+          list,
+          "no API keys",
+          ["ID", "TENANT", "STATUS", "CREATED", "REVOKED BEFORE", "NAME"],
+          (k) => [k.id, k.tenant, k.status, k.createdAt, k.revokedBefore ?? "-", k.name],
+        ),
       );
     });
 

@@ -61,8 +61,8 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       });
       installShutdown(runtime, logger);
       const firstRun = flags.demo ? await createDemoOnFirstStart(runtime, options) : undefined;
-      const streams = await runtime.admin.listStreams();
-      const keys = await runtime.admin.listApiKeys();
+      const streams = (await runtime.admin.listStreams()).records;
+      const keys = (await runtime.admin.listApiKeys()).records;
       const text = banner({
         apiUrl: runtime.url,
         registryEndpoint: runtime.registryEndpoint,
@@ -136,7 +136,8 @@ function installShutdown(runtime: LocalRuntime, logger: JsonLinesLogger): void {
 async function createDemoOnFirstStart(runtime: LocalRuntime, globals: GlobalOptions) {
   const { admin } = runtime;
   const [streams, keys] = await Promise.all([admin.listStreams(), admin.listApiKeys()]);
-  if (streams.length > 0 || keys.length > 0) return undefined;
+  const empty = (l: { records: unknown[]; invalid: unknown[] }) => l.records.length + l.invalid.length === 0;
+  if (!empty(streams) || !empty(keys)) return undefined;
   const now = new Date(systemClock.now()).toISOString();
   const stream = (name: string, payload: PayloadType, description: string): StreamRecord => ({
     id: newStreamId(),

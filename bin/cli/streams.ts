@@ -10,7 +10,7 @@ import {
   TENANT_PATTERN,
 } from "../../lambda/core/stream-settings.js";
 import type { StreamRecord } from "../../lambda/core/types.js";
-import { CliError, type GlobalOptions, numberOption, output, table, withRegistry } from "./context.js";
+import { CliError, type GlobalOptions, listingText, numberOption, output, withRegistry } from "./context.js";
 import { newStreamId } from "./ids.js";
 
 interface SettingFlags {
@@ -99,22 +99,22 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
     .option("--tenant <tenant>", "only this tenant's streams")
     .action(async (flags: { tenant?: string }) => {
       const list = await withRegistry(globals(), (admin) => admin.listStreams(flags.tenant));
-      output(globals(), list, (rows) =>
-        rows.length === 0
-          ? "no streams"
-          : table(
-              ["ID", "TENANT", "PAYLOAD", "STATUS", "BUFFER", "COMPRESSION", "RATE/S", "NAME"],
-              rows.map((s) => [
-                s.id,
-                s.tenant,
-                s.payload,
-                s.status,
-                `${s.delivery.bufferMiB} MiB / ${s.delivery.bufferSeconds} s`,
-                s.delivery.compression,
-                String(s.rateLimitPerSecond),
-                s.name,
-              ]),
-            ),
+      output(globals(), { streams: list.records, invalid: list.invalid }, () =>
+        listingText(
+          list,
+          "no streams",
+          ["ID", "TENANT", "PAYLOAD", "STATUS", "BUFFER", "COMPRESSION", "RATE/S", "NAME"],
+          (s) => [
+            s.id,
+            s.tenant,
+            s.payload,
+            s.status,
+            `${s.delivery.bufferMiB} MiB / ${s.delivery.bufferSeconds} s`,
+            s.delivery.compression,
+            String(s.rateLimitPerSecond),
+            s.name,
+          ],
+        ),
       );
     });
 

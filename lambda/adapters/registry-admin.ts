@@ -8,7 +8,20 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
 import type { RegistryTables } from "./dynamo-registry.js";
-import { apiKeyFromItem, apiKeyToItem, type Item, streamFromItem, streamToItem } from "./registry-items.js";
+import {
+  apiKeyFromItem,
+  apiKeyToItem,
+  InvalidItemError,
+  type Item,
+  streamFromItem,
+  streamToItem,
+} from "./registry-items.js";
+
+/** Records that could be read, and the items that could not (hand-edited mistakes), each with its problem. */
+export interface Listing<T> {
+  readonly records: T[];
+  readonly invalid: { readonly id: string; readonly problem: string }[];
+}
 
 /** A create whose id is already taken. */
 export class AlreadyExistsError extends Error {
@@ -38,12 +51,8 @@ export class RegistryAdmin {
     return item === undefined ? undefined : streamFromItem(item);
   }
 
-  async listStreams(tenant?: string): Promise<StreamRecord[]> {
-    const items = await this.scan(this.tables.streams);
-    return items
-      .map(streamFromItem)
-      .filter((s) => tenant === undefined || s.tenant === tenant)
-      .sort((a, b) => a.tenant.localeCompare(b.tenant) || a.createdAt.localeCompare(b.createdAt));
+  async listStreams(tenant?: string): Promise<Listing<StreamRecord>> {
+    return listing(await this.scan(this.tables.streams), streamFromItem, tenant);
   }
 
   /** Removes a stream's record; returns false when there was none. */
@@ -64,12 +73,8 @@ export class RegistryAdmin {
     return item === undefined ? undefined : apiKeyFromItem(item);
   }
 
-  async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
-    const items = await this.scan(this.tables.apiKeys);
-    return items
-      .map(apiKeyFromItem)
-      .filter((k) => tenant === undefined || k.tenant === tenant)
-      .sort((a, b) => a.tenant.localeCompare(b.tenant) || a.createdAt.localeCompare(b.createdAt));
+  async listApiKeys(tenant?: string): Promise<Listing<ApiKeyRecord>> {
+    return listing(await this.scan(this.tables.apiKeys), apiKeyFromItem, tenant);
   }
 
   private async putNew(table: string, item: Item): Promise<void> {
@@ -111,4 +116,26 @@ export class RegistryAdmin {
     } while (startKey !== undefined);
     return items;
   }
+}
+
+/** Maps items to records (one tenant's, if given), oldest first; a broken item is listed, not fatal. */
+function listing<T extends { tenant: string; createdAt: string }>(
+  items: Item[],
+  fromItem: (item: Item) => T,
+  tenant: string | undefined,
+): Listing<T> {
+  const records: T[] = [];
+  const invalid: { id: string; problem: string }[] = [];
+  for (const item of items) {
+    try {
+      const record = fromItem(item);
+      if (tenant === undefined || record.tenant === tenant) records.push(record);
+    } catch (error) {
+      if (!(error instanceof InvalidItemError)) throw error;
+      if (tenant === undefined || item.tenant === tenant)
+        invalid.push({ id: error.itemId, problem: error.message });
+    }
+  }
+  records.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.createdAt.localeCompare(b.createdAt));
+  return { records, invalid };
 }

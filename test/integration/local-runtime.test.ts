@@ -308,8 +308,6 @@ describe("local runtime over HTTP", () => {
     expect(sealedFiles(t, stream.id)).toEqual([]);
     t.clock.advance(1_000);
     await t.runtime.sink.sealDue();
-    // Size-sealing runs in the background; sealDue() joins running seals (the clock has not moved).
-    await t.runtime.sink.sealDue();
     const sealed = sealedFiles(t, stream.id);
     expect(sealed).toHaveLength(1);
     expect(sealed[0]).toMatch(/\.ndjson\.gz$/);
