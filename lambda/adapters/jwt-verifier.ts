@@ -69,7 +69,7 @@ export class JwksTokenVerifier implements TokenVerifier {
     } catch (error) {
       throw toUnauthorized(error);
     }
-    const { sub, tenant, iat, exp, jti } = payload;
+    const { sub, tenant, iat, exp, nbf, jti } = payload;
     if (
       typeof sub !== "string" ||
       typeof tenant !== "string" ||
@@ -77,6 +77,13 @@ export class JwksTokenVerifier implements TokenVerifier {
       typeof exp !== "number"
     ) {
       throw new UnauthorizedError("access token lacks the sub, tenant, iat or exp claim", "invalid_token");
+    }
+    // aws-jwt-verify checks the window on the system clock; the injected clock decides too, so both agree.
+    const nowSeconds = this.options.clock.now() / 1000;
+    if (exp <= nowSeconds)
+      throw new UnauthorizedError("access token has expired; issue a new one", "token_expired");
+    if (typeof nbf === "number" && nbf > nowSeconds) {
+      throw new UnauthorizedError("access token is not valid yet (nbf)", "token_not_yet_valid");
     }
     return { keyId: sub, tenant, issuedAt: iat, expiresAt: exp, tokenId: typeof jti === "string" ? jti : "" };
   }

@@ -55,12 +55,11 @@ export function streamFromItem(item: Item): StreamRecord {
       throw new InvalidItemError(id, `stream ${id}: ${problem.replace(setting, attribute)}`);
     numbers[setting] = value as number;
   }
-  const deliveryStreams = item.delivery_streams ?? [];
   return {
     id,
     tenant: requiredString(item, "tenant", id),
-    name: optionalString(item, "name") ?? id,
-    description: optionalString(item, "description") ?? "",
+    name: optionalString(item, "name", id) ?? id,
+    description: optionalString(item, "description", id) ?? "",
     payload,
     status,
     delivery: {
@@ -71,12 +70,10 @@ export function streamFromItem(item: Item): StreamRecord {
     },
     rateLimitPerSecond: numbers.rateLimitPerSecond,
     rateLimitBurst: numbers.rateLimitBurst,
-    createdAt: optionalString(item, "created_at") ?? "",
-    updatedAt: optionalString(item, "updated_at") ?? "",
-    deliveryStreams: Array.isArray(deliveryStreams)
-      ? deliveryStreams.filter((s) => typeof s === "string")
-      : [],
-    deliveryStatus: optionalString(item, "delivery_status"),
+    createdAt: optionalString(item, "created_at", id) ?? "",
+    updatedAt: optionalString(item, "updated_at", id) ?? "",
+    deliveryStreams: optionalStringList(item, "delivery_streams", id),
+    deliveryStatus: optionalString(item, "delivery_status", id),
   };
 }
 
@@ -108,13 +105,13 @@ export function apiKeyFromItem(item: Item): ApiKeyRecord {
   if (status !== "active" && status !== "deleted") {
     throw new InvalidItemError(id, `API key ${id}: status must be "active" or "deleted"`);
   }
-  const revokedBefore = optionalString(item, "revoked_before");
+  const revokedBefore = optionalString(item, "revoked_before", id);
   return {
     id,
     tenant: requiredString(item, "tenant", id),
-    name: optionalString(item, "name") ?? id,
+    name: optionalString(item, "name", id) ?? id,
     status,
-    createdAt: optionalString(item, "created_at") ?? "",
+    createdAt: optionalString(item, "created_at", id) ?? "",
     ...(revokedBefore === undefined ? {} : { revokedBefore }),
   };
 }
@@ -139,7 +136,21 @@ function requiredString(item: Item, attribute: string, id: string): string {
   return value;
 }
 
-function optionalString(item: Item, attribute: string): string | undefined {
+/** An absent attribute is undefined; a present one of another type is reported, never guessed at. */
+function optionalString(item: Item, attribute: string, id: string): string | undefined {
   const value = item[attribute];
-  return typeof value === "string" ? value : undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw new InvalidItemError(id, `item ${id}: ${attribute} must be a string`);
+  return value;
+}
+
+/** A list (L) or string set (SS) of strings; anything else is reported. */
+function optionalStringList(item: Item, attribute: string, id: string): string[] {
+  const value = item[attribute];
+  if (value === undefined || value === null) return [];
+  const list = value instanceof Set ? [...value] : value;
+  if (!Array.isArray(list) || !list.every((v) => typeof v === "string")) {
+    throw new InvalidItemError(id, `item ${id}: ${attribute} must be a list of strings`);
+  }
+  return list;
 }

@@ -47,9 +47,14 @@ export async function issueAccessToken(input: IssueTokenInput): Promise<IssuedTo
     throw new Error(`API key ${key.id} is ${key.status}; tokens can only be issued for active keys`);
   const issuedAt = Math.floor(input.clock.now() / 1000);
   const revokedBefore = revokedBeforeSeconds(key);
+  if (revokedBefore !== undefined && !Number.isFinite(revokedBefore)) {
+    throw new Error(
+      `API key ${key.id} has an unreadable revoked_before ${JSON.stringify(key.revokedBefore)}; fix it (ISO-8601) before issuing tokens`,
+    );
+  }
   if (revokedBefore !== undefined && issuedAt < revokedBefore) {
     throw new Error(
-      `API key ${key.id} refuses tokens issued before ${new Date(revokedBefore * 1000).toISOString()}; try again in a second`,
+      `API key ${key.id} refuses tokens issued before ${new Date(revokedBefore * 1000).toISOString()}; no token can be issued for it before then`,
     );
   }
   const expiresAt = issuedAt + days * 86_400;

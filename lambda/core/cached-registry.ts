@@ -37,10 +37,6 @@ class TtlCache<T> {
     return loading;
   }
 
-  clear(): void {
-    this.entries.clear();
-  }
-
   private evictOldest(): void {
     const oldest = this.entries.keys().next();
     if (!oldest.done) this.entries.delete(oldest.value);
@@ -76,11 +72,5 @@ export class CachedRegistry implements StreamRegistry {
 
   getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     return this.keys.get(id, (i) => this.source.getApiKey(i));
-  }
-
-  /** Forgets everything (used after an admin write in the same process). */
-  invalidate(): void {
-    this.streams.clear();
-    this.keys.clear();
   }
 }

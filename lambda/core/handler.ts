@@ -6,7 +6,14 @@ import { authorize } from "./authorize.js";
 import { decodeBody, maxWireBytes } from "./body.js";
 import { MAX_NESTING_DEPTH, MAX_RECORD_BYTES } from "./constants.js";
 import { assertContentType, parseContentEncoding } from "./content-type.js";
-import { GatewayTimeoutError, MethodNotAllowedError, NotFoundError, ThrottledError } from "./errors.js";
+import {
+  formatBytes,
+  GatewayTimeoutError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ThrottledError,
+} from "./errors.js";
 import type { Clock, Logger, RecordSink, StreamRegistry, TokenVerifier } from "./ports.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { encodeRecord } from "./record-encoding.js";
@@ -86,7 +93,13 @@ export class IngestHandler {
   /** Reads, decodes, validates and encodes the body, then waits until the sink made it durable. */
   private async accept(stream: StreamRecord, request: IngestRequest): Promise<void> {
     const encoding = parseContentEncoding(request.headers["content-encoding"]);
-    const raw = await request.readBody(maxWireBytes(encoding, this.maxRecordBytes));
+    const wireLimit = maxWireBytes(encoding, this.maxRecordBytes);
+    const raw = await request.readBody(wireLimit).catch((error: unknown) => {
+      if (encoding === "identity" || !(error instanceof PayloadTooLargeError)) throw error;
+      throw new PayloadTooLargeError(
+        `${encoding} body is larger than ${formatBytes(wireLimit)} bytes on the wire; records may be at most ${formatBytes(this.maxRecordBytes)} bytes decoded`,
+      );
+    });
     const body = await decodeBody(raw, encoding, this.maxRecordBytes);
     const data = encodeRecord(stream.payload, body, this.maxDepth);
     await this.withDeliveryTimeout(this.deps.sink.put({ stream, data }));

@@ -62,9 +62,16 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** The stack without its first line (which holds the message). */
+/** The stack frames of an error, without its message. */
 function stackFrames(error: unknown): string | undefined {
   const stack =
     typeof error === "object" && error !== null ? (error as { stack?: unknown }).stack : undefined;
-  return typeof stack === "string" ? stack.split("\n").slice(1, 8).join("\n") : undefined;
+  // Only the frame lines: a multi-line message (which might quote record content) is left out entirely.
+  return typeof stack === "string"
+    ? stack
+        .split("\n")
+        .filter((line) => /^\s+at /.test(line))
+        .slice(0, 7)
+        .join("\n")
+    : undefined;
 }

@@ -3,6 +3,7 @@
  * documentation's examples end to end, auth, revocation, throttling, limits, gzip and sealing by size and age.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { decodeMultiple } from "cbor-x";
@@ -311,6 +312,41 @@ describe("local runtime over HTTP", () => {
     const sealed = sealedFiles(t, stream.id);
     expect(sealed).toHaveLength(1);
     expect(sealed[0]).toMatch(/\.ndjson\.gz$/);
+  });
+
+  it("answers Expect: 100-continue with the final status before the body when a check fails, else 100 then 202", async () => {
+    const { stream, token } = await t.ready();
+    const { port } = new URL(t.runtime.url);
+    /** Sends the head, waits for the first response bytes, sends the body if told 100, returns all it read. */
+    const exchange = (auth: string, body: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1");
+        let received = "";
+        socket.on("data", (chunk) => {
+          received += chunk.toString("utf8");
+          if (
+            received.startsWith("HTTP/1.1 100") &&
+            !received.includes("HTTP/1.1 2") &&
+            received.endsWith("\r\n\r\n")
+          ) {
+            socket.write(body);
+          }
+          if (/HTTP\/1\.1 [2-5]\d\d[\s\S]*\r\n\r\n\{[\s\S]*\}$/.test(received)) {
+            socket.end();
+            resolve(received);
+          }
+        });
+        socket.on("error", reject);
+        socket.write(
+          `POST /stream/v0/data/${stream.id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${auth}\r\n` +
+            `x-amperity-tenant: acme\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+            "expect: 100-continue\r\n\r\n",
+        );
+      });
+    const refused = await exchange("not-a-token", '{"a":1}');
+    expect(refused).toMatch(/^HTTP\/1\.1 401 /);
+    const accepted = await exchange(token, '{"a":1}');
+    expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /);
   });
 
   it("never logs a token or record content", async () => {

@@ -1,0 +1,148 @@
+/** The local signing keys: created once with mode 0600, reloaded by kid, rotated by adding a newer key. */
+import { createPublicKey, verify } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createSigningKey,
+  KeyObjectSigner,
+  loadOrCreateSigningKeys,
+} from "../../lambda/adapters/local-signer.js";
+import { issueAccessToken } from "../../lambda/core/access-token.js";
+import { KEY_ID, makeApiKey } from "../helpers/in-memory-ports.js";
+import {
+  AUDIENCE,
+  ISSUER,
+  makeVerifier,
+  signingPrivateKey,
+  signingPublicKey,
+  tokenClock,
+} from "../helpers/tokens.js";
+
+const T1 = Date.UTC(2024, 2, 5, 7, 8, 9, 500);
+const T2 = Date.UTC(2024, 8, 1, 0, 0, 0, 0);
+
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "local-signer-"));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let counter = 0;
+function freshDir(): string {
+  counter += 1;
+  return join(root, `keys-${counter}`);
+}
+
+describe("KeyObjectSigner", () => {
+  it("signs with ES256 in JOSE form (64-byte r‖s) under its kid", async () => {
+    const signer = new KeyObjectSigner("k1", signingPrivateKey);
+    const input = Buffer.from("header.claims");
+    const signature = await signer.sign(input);
+    expect(signer.keyId).toBe("k1");
+    expect(signature).toHaveLength(64);
+    expect(verify("sha256", input, { key: signingPublicKey, dsaEncoding: "ieee-p1363" }, signature)).toBe(
+      true,
+    );
+  });
+});
+
+describe("loadOrCreateSigningKeys", () => {
+  it("creates the first key in a new directory: private key mode 0600, directory mode 0700", async () => {
+    const dir = freshDir();
+    const keys = await loadOrCreateSigningKeys(dir, () => T1);
+    expect(keys.signer.keyId).toBe("k20240305070809500");
+    expect(readdirSync(dir)).toEqual(["k20240305070809500.private.pem"]);
+    expect(statSync(join(dir, "k20240305070809500.private.pem")).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  it("publishes the public half as an ES256 JWK with the kid, and no private part", async () => {
+    const keys = await loadOrCreateSigningKeys(freshDir(), () => T1);
+    expect(keys.jwks.keys).toHaveLength(1);
+    const [jwk] = keys.jwks.keys;
+    expect(jwk).toStrictEqual({
+      kty: "EC",
+      crv: "P-256",
+      x: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      y: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      kid: keys.signer.keyId,
+      alg: "ES256",
+      use: "sig",
+    });
+    expect(jwk).not.toHaveProperty("d");
+  });
+
+  it("signs what its JWKS verifies", async () => {
+    const keys = await loadOrCreateSigningKeys(freshDir(), () => T1);
+    const [jwk] = keys.jwks.keys;
+    const input = Buffer.from("header.claims");
+    const publicKey = createPublicKey({
+      key: { kty: "EC", crv: "P-256", x: jwk?.x, y: jwk?.y },
+      format: "jwk",
+    });
+    const signature = await keys.signer.sign(input);
+    expect(verify("sha256", input, { key: publicKey, dsaEncoding: "ieee-p1363" }, signature)).toBe(true);
+  });
+
+  it("reloads the same key (same kid, same JWKS) instead of creating another", async () => {
+    const dir = freshDir();
+    const first = await loadOrCreateSigningKeys(dir, () => T1);
+    const again = await loadOrCreateSigningKeys(dir, () => T2);
+    expect(again.signer.keyId).toBe(first.signer.keyId);
+    expect(again.jwks).toStrictEqual(first.jwks);
+    expect(readdirSync(dir)).toHaveLength(1);
+  });
+
+  it("signs with the newer key once a second one is created, and still publishes both", async () => {
+    const dir = freshDir();
+    const first = await loadOrCreateSigningKeys(dir, () => T1);
+    const secondKid = await createSigningKey(dir, () => T2);
+    expect(secondKid).toBe("k20240901000000000");
+    const rotated = await loadOrCreateSigningKeys(dir, () => T2);
+    expect(rotated.signer.keyId).toBe(secondKid);
+    expect(rotated.jwks.keys.map((k) => k.kid)).toEqual([first.signer.keyId, secondKid]);
+    expect(statSync(join(dir, `${secondKid}.private.pem`)).mode & 0o777).toBe(0o600);
+  });
+
+  it("keeps tokens of the older key valid after rotation", async () => {
+    const dir = freshDir();
+    const clock = tokenClock();
+    const first = await loadOrCreateSigningKeys(dir, () => T1);
+    const oldToken = await issueAccessToken({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      signer: first.signer,
+      key: makeApiKey(),
+      days: 1,
+      clock,
+    });
+    await createSigningKey(dir, () => T2);
+    const rotated = await loadOrCreateSigningKeys(dir);
+    const newToken = await issueAccessToken({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      signer: rotated.signer,
+      key: makeApiKey(),
+      days: 1,
+      clock,
+    });
+    const verifier = makeVerifier(clock, { jwks: rotated.jwks });
+    expect(verifier.verify(oldToken.token).keyId).toBe(KEY_ID);
+    expect(verifier.verify(newToken.token).keyId).toBe(KEY_ID);
+  });
+
+  it("never overwrites an existing key file", async () => {
+    const dir = freshDir();
+    await loadOrCreateSigningKeys(dir, () => T1);
+    await expect(createSigningKey(dir, () => T1)).rejects.toMatchObject({ code: "EEXIST" });
+  });
+
+  it("ignores files that are not private keys", async () => {
+    const dir = freshDir();
+    const keys = await loadOrCreateSigningKeys(dir, () => T1);
+    writeFileSync(join(dir, "README.txt"), "not a key");
+    const again = await loadOrCreateSigningKeys(dir, () => T2);
+    expect(again.jwks).toStrictEqual(keys.jwks);
+  });
+});
