@@ -1,8 +1,8 @@
 /** `ingest serve` (what `npm start` runs): the local runtime, first-run demo set-up, and clean shutdown. */
 import type { Command } from "commander";
 import { systemClock } from "../../lambda/core/ports.js";
-import { STREAM_DEFAULTS } from "../../lambda/core/stream-settings.js";
-import type { ApiKeyRecord, PayloadType, StreamRecord } from "../../lambda/core/types.js";
+import { newStreamRecord } from "../../lambda/core/stream-settings.js";
+import type { ApiKeyRecord, PayloadType } from "../../lambda/core/types.js";
 import { JsonLinesLogger, type LogLevel } from "../../lambda/local/logger.js";
 import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
 import { banner } from "./banner.js";
@@ -139,25 +139,8 @@ async function createDemoOnFirstStart(runtime: LocalRuntime, globals: GlobalOpti
   const empty = (l: { records: unknown[]; invalid: unknown[] }) => l.records.length + l.invalid.length === 0;
   if (!empty(streams) || !empty(keys)) return undefined;
   const now = new Date(systemClock.now()).toISOString();
-  const stream = (name: string, payload: PayloadType, description: string): StreamRecord => ({
-    id: newStreamId(),
-    tenant: "demo",
-    name,
-    description,
-    payload,
-    status: "active",
-    delivery: {
-      bufferMiB: STREAM_DEFAULTS.bufferMiB,
-      bufferSeconds: STREAM_DEFAULTS.bufferSeconds,
-      compression: STREAM_DEFAULTS.compression,
-      shards: STREAM_DEFAULTS.shards,
-    },
-    rateLimitPerSecond: STREAM_DEFAULTS.rateLimitPerSecond,
-    rateLimitBurst: STREAM_DEFAULTS.rateLimitBurst,
-    createdAt: now,
-    updatedAt: now,
-    deliveryStreams: [],
-  });
+  const stream = (name: string, payload: PayloadType, description: string) =>
+    newStreamRecord({ id: newStreamId(), tenant: "demo", name, payload, description, now });
   await admin.createStream(stream("demo-events", "json", "demo: JSON events → NDJSON"));
   await admin.createStream(stream("demo-profiles", "xml", "demo: XML profile updates → CBOR"));
   const key: ApiKeyRecord = {

@@ -6,6 +6,7 @@ import {
   isCompression,
   isPayloadType,
   type NumericStreamSetting,
+  newStreamRecord,
   STREAM_DEFAULTS,
   TENANT_PATTERN,
 } from "../../lambda/core/stream-settings.js";
@@ -60,26 +61,13 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
     }
     if (!isPayloadType(flags.payload))
       throw new CliError(`--payload must be json or xml; got ${JSON.stringify(flags.payload)}`, 2);
-    const now = new Date().toISOString();
-    const base: StreamRecord = {
+    const base = newStreamRecord({
       id: newStreamId(),
       tenant: flags.tenant,
       name: flags.name,
-      description: "",
       payload: flags.payload,
-      status: "active",
-      delivery: {
-        bufferMiB: STREAM_DEFAULTS.bufferMiB,
-        bufferSeconds: STREAM_DEFAULTS.bufferSeconds,
-        compression: STREAM_DEFAULTS.compression,
-        shards: STREAM_DEFAULTS.shards,
-      },
-      rateLimitPerSecond: STREAM_DEFAULTS.rateLimitPerSecond,
-      rateLimitBurst: STREAM_DEFAULTS.rateLimitBurst,
-      createdAt: now,
-      updatedAt: now,
-      deliveryStreams: [],
-    };
+      now: new Date().toISOString(),
+    });
     const stream = applySettings(base, flags);
     await withRegistry(globals(), async (admin) => {
       try {

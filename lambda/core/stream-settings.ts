@@ -1,5 +1,5 @@
 /** Defaults and bounds of a stream's settings (Firehose-like), shared by the registry items and the CLI. */
-import type { Compression, PayloadType } from "./types.js";
+import type { Compression, PayloadType, StreamRecord } from "./types.js";
 
 export const STREAM_DEFAULTS = {
   bufferMiB: 5,
@@ -40,4 +40,35 @@ export function isPayloadType(value: unknown): value is PayloadType {
 
 export function isCompression(value: unknown): value is Compression {
   return value === "none" || value === "gzip";
+}
+
+/** A new, active stream record with every setting at its default. */
+export function newStreamRecord(input: {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  readonly payload: PayloadType;
+  readonly description?: string;
+  /** ISO-8601 creation time. */
+  readonly now: string;
+}): StreamRecord {
+  return {
+    id: input.id,
+    tenant: input.tenant,
+    name: input.name,
+    description: input.description ?? "",
+    payload: input.payload,
+    status: "active",
+    delivery: {
+      bufferMiB: STREAM_DEFAULTS.bufferMiB,
+      bufferSeconds: STREAM_DEFAULTS.bufferSeconds,
+      compression: STREAM_DEFAULTS.compression,
+      shards: STREAM_DEFAULTS.shards,
+    },
+    rateLimitPerSecond: STREAM_DEFAULTS.rateLimitPerSecond,
+    rateLimitBurst: STREAM_DEFAULTS.rateLimitBurst,
+    createdAt: input.now,
+    updatedAt: input.now,
+    deliveryStreams: [],
+  };
 }
