@@ -118,7 +118,8 @@ export async function startTestRuntime(options: { registryCacheTtlMs?: number } 
         signer: runtime.keys.signer,
         key,
         days,
-        clock: { now: () => Date.now() },
+        // aws-jwt-verify checks nbf on the system clock and the runtime on its manual one: satisfy both.
+        clock: { now: () => Math.min(Date.now(), clock.now()) },
       });
       return issued.token;
     },
