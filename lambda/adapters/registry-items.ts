@@ -8,6 +8,7 @@ import {
   isPayloadType,
   type NumericStreamSetting,
   STREAM_DEFAULTS,
+  TENANT_PATTERN,
 } from "../core/stream-settings.js";
 import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
 
@@ -57,7 +58,7 @@ export function streamFromItem(item: Item): StreamRecord {
   }
   return {
     id,
-    tenant: requiredString(item, "tenant", id),
+    tenant: tenantOf(item, id),
     name: optionalString(item, "name", id) ?? id,
     description: optionalString(item, "description", id) ?? "",
     payload,
@@ -108,7 +109,7 @@ export function apiKeyFromItem(item: Item): ApiKeyRecord {
   const revokedBefore = optionalString(item, "revoked_before", id);
   return {
     id,
-    tenant: requiredString(item, "tenant", id),
+    tenant: tenantOf(item, id),
     name: optionalString(item, "name", id) ?? id,
     status,
     createdAt: optionalString(item, "created_at", id) ?? "",
@@ -126,6 +127,15 @@ export function apiKeyToItem(key: ApiKeyRecord): Item {
   };
   if (key.revokedBefore !== undefined) item.revoked_before = key.revokedBefore;
   return item;
+}
+
+/** The tenant names a folder of the output layout, so it must be a safe name, never a path. */
+function tenantOf(item: Item, id: string): string {
+  const tenant = requiredString(item, "tenant", id);
+  if (!TENANT_PATTERN.test(tenant)) {
+    throw new InvalidItemError(id, `item ${id}: tenant must be 2–63 lower-case letters, digits or dashes`);
+  }
+  return tenant;
 }
 
 function requiredString(item: Item, attribute: string, id: string): string {

@@ -113,6 +113,8 @@ describe("stream items", () => {
     ["id", { id: 7 }],
     ["tenant", { tenant: undefined }],
     ["tenant", { tenant: "" }],
+    ["tenant", { tenant: "../../etc" }],
+    ["tenant", { tenant: "Acme" }],
     ["payload", { payload: undefined }],
     ["payload", { payload: "csv" }],
     ["status", { status: "paused" }],
@@ -187,6 +189,7 @@ describe("API key items", () => {
     ["id", { id: "" }],
     ["tenant", { tenant: undefined }],
     ["tenant", { tenant: 3 }],
+    ["tenant", { tenant: "a/b" }],
     ["status", { status: "revoked" }],
   ])("refuses an invalid %s (%j), naming the attribute", (attribute, change) => {
     const error = invalidItemOf(() => apiKeyFromItem({ id: "key-1", tenant: TENANT, ...change }));
