@@ -136,6 +136,35 @@ describe("the ingest serve process", () => {
     for (let i = 0; i < 20; i++) expect(ids.filter((id) => id === `term-${i}`)).toHaveLength(1);
   });
 
+  it("on SIGTERM under concurrent load keeps every 202'd record, answers the rest 503 or closes, and exits 0", async () => {
+    const server = await startServerProcess(s.dir);
+    const accepted: string[] = [];
+    let signalled = false;
+    const worker = async (w: number) => {
+      for (let n = 0; ; n++) {
+        const id = `load-term-${w}-${n}`;
+        try {
+          const res = await post(server, s, id, w % 2 === 1, 200);
+          if (res.status === 202) accepted.push(id);
+          else if (res.status !== 503) throw new Error(`unexpected ${res.status}: ${res.text}`);
+          if (accepted.length >= 200 && !signalled) {
+            signalled = true;
+            server.child.kill("SIGTERM");
+          }
+          if (signalled && res.status === 503) return;
+        } catch (error) {
+          if (signalled) return; // the server closed the connection on its way out
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+    expect(await server.exited).toBe(0);
+    expect(openBatchFiles(s.dir)).toEqual([]);
+    const ids = new Set(sealedRecordIds(s.dir));
+    expect(accepted.filter((id) => !ids.has(id))).toEqual([]);
+  });
+
   it("loses no 202'd record when SIGKILLed under concurrent load, across repeated crashes", async () => {
     const random = prng(20261129);
     const accepted = new Set<string>();
