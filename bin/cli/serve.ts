@@ -15,6 +15,7 @@ interface ServeFlags {
   port: string;
   registryPort: string;
   logLevel: string;
+  accessLog: boolean;
   demo: boolean;
 }
 
@@ -38,6 +39,11 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       "info, warn, error or silent (env INGEST_LOG_LEVEL)",
       process.env.INGEST_LOG_LEVEL ?? "info",
     )
+    .option(
+      "--access-log",
+      "log one line per request: id, method, stream, status, length, ms (env INGEST_ACCESS_LOG=1)",
+      process.env.INGEST_ACCESS_LOG === "1",
+    )
     .option("--no-demo", "do not create the demo tenant on a first start")
     .action(async (flags: ServeFlags) => {
       const port = portOption("--port", flags.port);
@@ -56,6 +62,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
         port,
         registryPort,
         logger,
+        accessLog: flags.accessLog,
       }).catch((error: unknown) => {
         throw explainStartFailure(error, flags.host, port, registryPort);
       });

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DATA_PATH_PREFIX } from "../core/constants.js";
 import { ServiceUnavailableError } from "../core/errors.js";
 import type { IngestHandler } from "../core/handler.js";
 import type { Logger } from "../core/ports.js";
@@ -17,6 +18,8 @@ export interface HttpServerOptions {
   readonly port: number;
   /** Requests handled at once; more are answered 503 before their body is read. @default 1024 */
   readonly maxConcurrentRequests?: number;
+  /** Log one line per request (id, method, stream, status, length, ms); never tokens or bodies. @default false */
+  readonly accessLog?: boolean;
   /** Time to receive a whole request (slow clients are cut off). @default 30,000 ms */
   readonly requestTimeoutMs?: number;
   /** Time to receive the request headers. @default 10,000 ms */
@@ -38,6 +41,7 @@ export async function startHttpServer(
   options: HttpServerOptions,
 ): Promise<RunningHttpServer> {
   const maxConcurrent = options.maxConcurrentRequests ?? 1024;
+  const accessLog = options.accessLog ?? false;
   let inFlight = 0;
   let draining = false;
   let onIdle: (() => void) | undefined;
@@ -58,7 +62,22 @@ export async function startHttpServer(
       const request = toIngestRequest(req, requestId, () => {
         if (expectsContinue) res.writeContinue();
       });
-      writeResponse(req, res, await handler.handle(request));
+      const started = accessLog ? performance.now() : 0;
+      const response = await handler.handle(request);
+      writeResponse(req, res, response);
+      if (accessLog) {
+        logger.info("request", {
+          requestId,
+          method: request.method,
+          stream: request.path.startsWith(DATA_PATH_PREFIX)
+            ? request.path.slice(DATA_PATH_PREFIX.length, 64)
+            : undefined,
+          path: request.path.startsWith(DATA_PATH_PREFIX) ? undefined : request.path.slice(0, 64),
+          status: response.status,
+          contentLength: req.headers["content-length"],
+          ms: Math.round((performance.now() - started) * 100) / 100,
+        });
+      }
     } catch (error) {
       // handler.handle never throws; this guards the translation itself.
       writeResponse(req, res, errorResponse(error, requestId, logger));

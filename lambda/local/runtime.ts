@@ -34,6 +34,8 @@ export interface LocalRuntimeOptions {
   /** Seal aged batches on a 1 s timer. Tests turn it off and call `sink.sealDue()` with a fake clock. @default true */
   readonly sealTimer?: boolean;
   readonly maxConcurrentRequests?: number;
+  /** One log line per request. @default false */
+  readonly accessLog?: boolean;
   readonly requestTimeoutMs?: number;
 }
 
@@ -96,6 +98,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       host: options.host,
       port: options.port,
       maxConcurrentRequests: options.maxConcurrentRequests,
+      accessLog: options.accessLog,
       requestTimeoutMs: options.requestTimeoutMs,
     });
     cleanups.unshift(() => http.drain());

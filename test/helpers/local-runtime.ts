@@ -55,7 +55,9 @@ export interface TestRuntime {
 
 let counter = 0;
 
-export async function startTestRuntime(options: { registryCacheTtlMs?: number } = {}): Promise<TestRuntime> {
+export async function startTestRuntime(
+  options: { registryCacheTtlMs?: number; accessLog?: boolean } = {},
+): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), "ingest-it-"));
   const clock = new ManualClock();
   const logger = new CollectingLogger();
@@ -68,6 +70,7 @@ export async function startTestRuntime(options: { registryCacheTtlMs?: number } 
     clock,
     sealTimer: false,
     registryCacheTtlMs: options.registryCacheTtlMs ?? 2000,
+    accessLog: options.accessLog ?? false,
   });
   const createdAt = new Date(clock.now()).toISOString();
   const t: TestRuntime = {

@@ -62,7 +62,7 @@ function headersFor(token: string, tenant: string, contentType = "application/js
 describe("local runtime over HTTP", () => {
   let t: TestRuntime;
   beforeAll(async () => {
-    t = await startTestRuntime();
+    t = await startTestRuntime({ accessLog: true });
   });
   afterAll(async () => {
     await t.stop();
@@ -355,6 +355,11 @@ describe("local runtime over HTTP", () => {
     await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: `{"s":"${secret}"` });
     await send(t.dataUrl(stream.id), { headers: headersFor(`${token}x`, "acme"), body: `{"s":"${secret}"}` });
     const log = t.logger.lines.join("\n");
+    const access = t.logger.lines.map((l) => JSON.parse(l)).filter((l) => l.message === "request");
+    expect(access.slice(-2)).toEqual([
+      expect.objectContaining({ method: "POST", stream: stream.id, status: 400, ms: expect.any(Number) }),
+      expect.objectContaining({ method: "POST", stream: stream.id, status: 401 }),
+    ]);
     expect(log).not.toContain(secret);
     expect(log).not.toContain(token.split(".")[2]);
   });
