@@ -6,8 +6,8 @@ export const STREAM_DEFAULTS = {
   bufferSeconds: 300,
   compression: "none" as Compression,
   shards: 1,
-  rateLimitPerSecond: 5_000,
-  rateLimitBurst: 10_000,
+  rateLimitPerSecond: 10_000,
+  rateLimitBurst: 20_000,
 } as const;
 
 /** Inclusive bounds of each numeric setting, with its unit, for validation messages. */
