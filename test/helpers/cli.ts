@@ -39,6 +39,45 @@ export async function runCliJson<T>(dataDir: string, args: readonly string[]): P
   return JSON.parse(result.stdout) as T;
 }
 
+/** Creates streams of the given payload types, an API key and a token for `tenant`, all through the CLI. */
+export async function createTenantWithCli(
+  dataDir: string,
+  tenant: string,
+  payloads: readonly ("json" | "xml")[],
+): Promise<{ streams: string[]; keyId: string; token: string }> {
+  const streams: string[] = [];
+  for (const payload of payloads) {
+    const args = [
+      "streams",
+      "create",
+      "--tenant",
+      tenant,
+      "--name",
+      `${payload} stream`,
+      "--payload",
+      payload,
+    ];
+    streams.push((await runCliJson<{ id: string }>(dataDir, args)).id);
+  }
+  const key = await runCliJson<{ id: string }>(dataDir, [
+    "keys",
+    "create",
+    "--tenant",
+    tenant,
+    "--name",
+    "test",
+  ]);
+  const issued = await runCliJson<{ token: string }>(dataDir, [
+    "tokens",
+    "issue",
+    "--key",
+    key.id,
+    "--days",
+    "1",
+  ]);
+  return { streams, keyId: key.id, token: issued.token };
+}
+
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly url: string;

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { issueAccessToken } from "../../lambda/core/access-token.js";
 import type { Clock, Logger } from "../../lambda/core/ports.js";
-import { STREAM_DEFAULTS } from "../../lambda/core/stream-settings.js";
+import { newStreamRecord } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord, StreamRecord } from "../../lambda/core/types.js";
 import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
 
@@ -81,23 +81,13 @@ export async function startTestRuntime(
     async createStream(overrides = {}) {
       counter++;
       const stream: StreamRecord = {
-        id: `is-Test${String(counter).padStart(4, "0")}`,
-        tenant: "acme",
-        name: `test stream ${counter}`,
-        description: "",
-        payload: "json",
-        status: "active",
-        delivery: {
-          bufferMiB: STREAM_DEFAULTS.bufferMiB,
-          bufferSeconds: STREAM_DEFAULTS.bufferSeconds,
-          compression: "none",
-          shards: 1,
-        },
-        rateLimitPerSecond: STREAM_DEFAULTS.rateLimitPerSecond,
-        rateLimitBurst: STREAM_DEFAULTS.rateLimitBurst,
-        createdAt,
-        updatedAt: createdAt,
-        deliveryStreams: [],
+        ...newStreamRecord({
+          id: `is-Test${String(counter).padStart(4, "0")}`,
+          tenant: "acme",
+          name: `test stream ${counter}`,
+          payload: "json",
+          now: createdAt,
+        }),
         ...overrides,
       };
       await runtime.admin.createStream(stream);

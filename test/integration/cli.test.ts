@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { encode } from "cbor-x";
-import { runCli, runCliJson, startServerProcess } from "../helpers/cli.js";
+import { createTenantWithCli, runCli, runCliJson, startServerProcess } from "../helpers/cli.js";
 import { send } from "../helpers/http.js";
 
 interface StreamJson {
@@ -168,33 +168,8 @@ describe("ingest CLI", () => {
   it("administers the registry of a running server through its endpoint, and flushes it", async () => {
     const server = await startServerProcess(dir);
     try {
-      const stream = await runCliJson<StreamJson>(dir, [
-        "streams",
-        "create",
-        "--tenant",
-        "live",
-        "--name",
-        "s",
-        "--payload",
-        "json",
-      ]);
-      const key = await runCliJson<{ id: string }>(dir, [
-        "keys",
-        "create",
-        "--tenant",
-        "live",
-        "--name",
-        "k",
-      ]);
-      const { token } = await runCliJson<{ token: string }>(dir, [
-        "tokens",
-        "issue",
-        "--key",
-        key.id,
-        "--days",
-        "1",
-      ]);
-      const res = await send(`${server.url}/stream/v0/data/${stream.id}`, {
+      const { streams, token } = await createTenantWithCli(dir, "live", ["json"]);
+      const res = await send(`${server.url}/stream/v0/data/${streams[0]}`, {
         headers: {
           authorization: `Bearer ${token}`,
           "x-amperity-tenant": "live",

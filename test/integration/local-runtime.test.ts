@@ -2,11 +2,12 @@
  * The local runtime over real HTTP on loopback: real embedded registry, real files, real tokens. Covers the
  * documentation's examples end to end, auth, revocation, throttling, limits, gzip and sealing by size and age.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { connect } from "node:net";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { decodeMultiple } from "cbor-x";
+import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 import { startTestRuntime, type TestRuntime } from "../helpers/local-runtime.js";
 
@@ -32,27 +33,8 @@ const DOC_XML_BODY = `<?xml version="1.0" encoding="UTF-8"?>
   </record>
 </records>`;
 
-/** Every file under dir, relative to it. */
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
 function sealedFiles(t: TestRuntime, streamId: string): string[] {
-  const root = join(t.runtime.layout.objects, "streams");
-  try {
-    return listFiles(root).filter((f) => f.includes(`/${streamId}/`));
-  } catch {
-    return [];
-  }
+  return filesUnder(join(t.runtime.layout.objects, "streams")).filter((f) => f.includes(`/${streamId}/`));
 }
 
 function headersFor(token: string, tenant: string, contentType = "application/json"): Record<string, string> {

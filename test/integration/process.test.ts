@@ -2,11 +2,12 @@
  * The real `ingest serve` process: a clean SIGTERM seals everything and exits 0; a SIGKILL under concurrent load
  * loses no 202'd record — after restarts, every accepted record is in exactly one sealed file, none torn.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMultiple } from "cbor-x";
-import { runCliJson, type ServerProcess, startServerProcess } from "../helpers/cli.js";
+import { createTenantWithCli, type ServerProcess, startServerProcess } from "../helpers/cli.js";
+import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 
 interface Setup {
@@ -18,61 +19,15 @@ interface Setup {
 
 async function setUp(): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "ingest-proc-"));
-  const json = await runCliJson<{ id: string }>(dir, [
-    "streams",
-    "create",
-    "--tenant",
-    "acme",
-    "--name",
-    "j",
-    "--payload",
-    "json",
-  ]);
-  const xml = await runCliJson<{ id: string }>(dir, [
-    "streams",
-    "create",
-    "--tenant",
-    "acme",
-    "--name",
-    "x",
-    "--payload",
-    "xml",
-  ]);
-  const key = await runCliJson<{ id: string }>(dir, ["keys", "create", "--tenant", "acme", "--name", "k"]);
-  const { token } = await runCliJson<{ token: string }>(dir, [
-    "tokens",
-    "issue",
-    "--key",
-    key.id,
-    "--days",
-    "1",
-  ]);
-  return { dir, jsonStream: json.id, xmlStream: xml.id, token };
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
+  const { streams, token } = await createTenantWithCli(dir, "acme", ["json", "xml"]);
+  return { dir, jsonStream: streams[0] ?? "", xmlStream: streams[1] ?? "", token };
 }
 
 /** Every record id in the sealed files, in order; throws on a torn or undecodable record. */
 function sealedRecordIds(dir: string): string[] {
   const ids: string[] = [];
-  for (const file of filesUnder(join(dir, "objects", "streams"))) {
+  const streams = join(dir, "objects", "streams");
+  for (const file of filesUnder(streams).map((f) => join(streams, f))) {
     const bytes = readFileSync(file);
     if (file.endsWith(".ndjson")) {
       const text = bytes.toString("utf8");
