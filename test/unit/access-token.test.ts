@@ -8,6 +8,10 @@ import {
 } from "../../lambda/core/access-token.js";
 import type { ApiKeyRecord } from "../../lambda/core/types.js";
 import { FakeClock, FIXED_START, KEY_ID, makeApiKey, TENANT } from "../helpers/in-memory-ports.js";
+import { rejectedWith } from "../helpers/thrown.js";
+
+const rejectionOf = (promise: Promise<unknown>) => rejectedWith(promise, Error);
+
 import {
   AUDIENCE,
   decodeTokenPart,
@@ -26,16 +30,6 @@ function issue(
   tokenSigner: TokenSigner = signer,
 ) {
   return issueAccessToken({ issuer: ISSUER, audience: AUDIENCE, signer: tokenSigner, key, days, clock });
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection, but the promise resolved");
 }
 
 describe("issueAccessToken", () => {

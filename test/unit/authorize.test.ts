@@ -10,6 +10,7 @@ import {
   OTHER_TENANT,
   TENANT,
 } from "../helpers/in-memory-ports.js";
+import { rejectionOf } from "../helpers/thrown.js";
 
 const NOW_SECONDS = Math.floor(new FakeClock().now() / 1000);
 
@@ -39,15 +40,6 @@ function stubVerifier(accepted: AccessTokenClaims) {
 
 function headers(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return { authorization: "Bearer good.token.sig", "x-amperity-tenant": TENANT, ...overrides };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection, but the promise resolved");
 }
 
 describe("bearerToken", () => {

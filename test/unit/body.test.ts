@@ -3,27 +3,11 @@ import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { decodeBody, decodeUtf8, maxWireBytes, payloadTooLarge } from "../../lambda/core/body.js";
 import { InvalidRecordError, PayloadTooLargeError } from "../../lambda/core/errors.js";
+import { rejectionOf, thrownBy } from "../helpers/thrown.js";
 
 const LIMIT = 260_096;
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection, but the promise resolved");
-}
-
-function invalidRecordOf(fn: () => unknown): InvalidRecordError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InvalidRecordError) return error;
-    throw error;
-  }
-  throw new Error("expected an InvalidRecordError, but nothing was thrown");
-}
+const invalidRecordOf = (fn: () => unknown) => thrownBy(fn, InvalidRecordError);
 
 describe("maxWireBytes", () => {
   it("reads at most the decoded limit of an identity body", () => {

@@ -3,17 +3,9 @@ import fc from "fast-check";
 import { assertContentType, parseContentEncoding } from "../../lambda/core/content-type.js";
 import { UnsupportedMediaTypeError } from "../../lambda/core/errors.js";
 import type { PayloadType } from "../../lambda/core/types.js";
+import { thrownBy } from "../helpers/thrown.js";
 
-/** The UnsupportedMediaTypeError `fn` throws; fails the test if it throws nothing or anything else. */
-function rejectionOf(fn: () => unknown): UnsupportedMediaTypeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof UnsupportedMediaTypeError) return error;
-    throw error;
-  }
-  throw new Error("expected an UnsupportedMediaTypeError, but nothing was thrown");
-}
+const rejectionOf = (fn: () => unknown) => thrownBy(fn, UnsupportedMediaTypeError);
 
 describe("assertContentType", () => {
   it.each<[PayloadType, string]>([

@@ -2,17 +2,9 @@
 import fc from "fast-check";
 import { InvalidRecordError } from "../../lambda/core/errors.js";
 import { minifyJsonRecord } from "../../lambda/core/json-record.js";
+import { thrownBy } from "../helpers/thrown.js";
 
-/** The InvalidRecordError `fn` throws; fails the test if it throws nothing or anything else. */
-function rejectionOf(fn: () => unknown): InvalidRecordError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InvalidRecordError) return error;
-    throw error;
-  }
-  throw new Error("expected an InvalidRecordError, but nothing was thrown");
-}
+const rejectionOf = (fn: () => unknown) => thrownBy(fn, InvalidRecordError);
 
 /** True when `json` has a space, tab, CR or LF outside its strings. */
 function hasWhitespaceOutsideStrings(json: string): boolean {

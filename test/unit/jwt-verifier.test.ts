@@ -19,6 +19,7 @@ import { KeyObjectSigner } from "../../lambda/adapters/local-signer.js";
 import { issueAccessToken } from "../../lambda/core/access-token.js";
 import { UnauthorizedError } from "../../lambda/core/errors.js";
 import { KEY_ID, makeApiKey, TENANT } from "../helpers/in-memory-ports.js";
+import { thrownBy } from "../helpers/thrown.js";
 import {
   AUDIENCE,
   type CraftOptions,
@@ -30,15 +31,7 @@ import {
   tokenClock,
 } from "../helpers/tokens.js";
 
-function unauthorizedOf(fn: () => unknown): UnauthorizedError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof UnauthorizedError) return error;
-    throw error;
-  }
-  throw new Error("expected an UnauthorizedError, but nothing was thrown");
-}
+const unauthorizedOf = (fn: () => unknown) => thrownBy(fn, UnauthorizedError);
 
 /** Counts signature verifications done by aws-jwt-verify. */
 function spyOnSignatureChecks() {

@@ -9,16 +9,9 @@ import {
 } from "../../lambda/adapters/registry-items.js";
 import { STREAM_DEFAULTS } from "../../lambda/core/stream-settings.js";
 import { makeApiKey, makeStream, STREAM_ID, TENANT } from "../helpers/in-memory-ports.js";
+import { thrownBy } from "../helpers/thrown.js";
 
-function invalidItemOf(fn: () => unknown): InvalidItemError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InvalidItemError) return error;
-    throw error;
-  }
-  throw new Error("expected an InvalidItemError, but nothing was thrown");
-}
+const invalidItemOf = (fn: () => unknown) => thrownBy(fn, InvalidItemError);
 
 /** The smallest stream item an admin may write by hand. */
 const MINIMAL_STREAM: Item = { id: STREAM_ID, tenant: TENANT, payload: "json" };

@@ -3,6 +3,7 @@ import { Decoder, decode } from "cbor-x";
 import fc from "fast-check";
 import { InvalidRecordError } from "../../lambda/core/errors.js";
 import { parseXmlRecord, type XmlValue, xmlRecordToCbor } from "../../lambda/core/xml-record.js";
+import { thrownBy } from "../helpers/thrown.js";
 
 /** Decodes with a fresh cbor-x decoder that returns Maps, so keys like `__proto__` survive as data. */
 function decodeAsMaps(xml: string): unknown {
@@ -55,15 +56,8 @@ function decodeStrict(bytes: Uint8Array): XmlValue {
   return value;
 }
 
-function rejection(xml: string, maxDepth?: number): InvalidRecordError {
-  try {
-    parseXmlRecord(xml, maxDepth);
-  } catch (error) {
-    if (error instanceof InvalidRecordError) return error;
-    throw error;
-  }
-  throw new Error("expected the document to be refused");
-}
+const rejection = (xml: string, maxDepth?: number) =>
+  thrownBy(() => parseXmlRecord(xml, maxDepth), InvalidRecordError);
 
 const DOCUMENTATION_EXAMPLE = `<?xml version="1.0" encoding="UTF-8"?>
 <records>
