@@ -7,6 +7,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { decodeMultiple } from "cbor-x";
+import fc from "fast-check";
 import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 import { startTestRuntime, type TestRuntime } from "../helpers/local-runtime.js";
@@ -329,6 +330,40 @@ describe("local runtime over HTTP", () => {
     expect(refused).toMatch(/^HTTP\/1\.1 401 /);
     const accepted = await exchange(token, '{"a":1}');
     expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /);
+  });
+
+  it("answers arbitrary bodies and encodings with 202 or a documented 4xx, never a 5xx", async () => {
+    const json = await t.ready({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 10_000_000 });
+    const xml = await t.ready({ payload: "xml", rateLimitPerSecond: 1_000_000, rateLimitBurst: 10_000_000 });
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.json().map((text) => Buffer.from(text)),
+      fc.string({ unit: "grapheme", maxLength: 300 }).map((text) => Buffer.from(`<a x="1">${text}</a>`)),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        body,
+        fc.constantFrom(undefined, "gzip", "identity", "br", "gzip, gzip"),
+        fc.boolean(),
+        async (useXml, raw, encoding, compress) => {
+          const target = useXml ? xml : json;
+          const payload = compress && encoding === "gzip" ? gzipSync(raw) : raw;
+          const headers: Record<string, string> = headersFor(
+            target.token,
+            "acme",
+            useXml ? "application/xml" : "application/json",
+          );
+          if (encoding !== undefined) headers["content-encoding"] = encoding;
+          const res = await send(t.dataUrl(target.stream.id), { headers, body: payload });
+          expect([202, 400, 413, 415]).toContain(res.status);
+          expect(
+            res.json.error === undefined ? res.json.status : (res.json.error as { code: string }).code,
+          ).toEqual(expect.any(String));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("never logs a token or record content", async () => {
