@@ -87,10 +87,14 @@ export async function startHttpServer(
     }
   };
 
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 10_000, requestTimeout);
   const server = createServer({
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout,
+    headersTimeout,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    // Node checks those two timeouts only this often (30 s by default): check often enough to honour them.
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersTimeout / 4))),
   });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, false));
   // Answer `Expect: 100-continue` only once the request passed every check that needs no body.
