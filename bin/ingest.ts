@@ -6,6 +6,7 @@ import { registerFlushCommand } from "./cli/flush.js";
 import { registerKeyCommands } from "./cli/keys.js";
 import { registerReadCommand } from "./cli/read.js";
 import { registerServeCommand } from "./cli/serve.js";
+import { registerSigningKeyCommands } from "./cli/signing-keys.js";
 import { registerStreamCommands } from "./cli/streams.js";
 
 // The SDK's notice that Node 20 support ends in 2027 is documented in the README; keep the CLI's output clean.
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerServeCommand(program, globals);
   registerStreamCommands(program, globals);
   registerKeyCommands(program, globals);
+  registerSigningKeyCommands(program, globals);
   registerFlushCommand(program, globals);
   registerReadCommand(program, globals);
   for (const command of program.commands) {

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { FileSink } from "../../lambda/adapters/file-sink.js";
 import { systemClock } from "../../lambda/core/ports.js";
+import { callControlAction } from "../../lambda/local/control-server.js";
 import { JsonLinesLogger } from "../../lambda/local/logger.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
 import { CliError, type GlobalOptions, layoutOf, output, withRegistry } from "./context.js";
@@ -15,18 +16,10 @@ export function registerFlushCommand(program: Command, globals: () => GlobalOpti
       const live = await readLiveRunState(layout.runState);
       let sealed: string[] | number;
       if (live !== undefined) {
-        const response = await fetch(`${live.controlUrl}/flush`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${live.controlSecret}` },
-        }).catch((error: unknown) => {
-          throw new CliError(
-            `the server (pid ${live.pid}) did not answer on its control port: ${String(error)}`,
-          );
-        });
-        const body = (await response.json()) as { sealed?: string[]; error?: string };
-        if (!response.ok || body.sealed === undefined)
-          throw new CliError(`flush failed: ${body.error ?? response.status}`);
-        sealed = body.sealed;
+        const result = (await callControlAction(live, "/flush").catch((error: unknown) => {
+          throw new CliError(`flush failed: ${(error as Error).message}`);
+        })) as { sealed: string[] };
+        sealed = result.sealed;
       } else {
         // No server: open batches are in-flight files left by the last run; recovery seals them. Holding the
         // registry store meanwhile keeps a server from starting (and recovering the same files) concurrently.

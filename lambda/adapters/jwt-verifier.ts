@@ -46,6 +46,15 @@ export class JwksTokenVerifier implements TokenVerifier {
     this.maxCachedTokens = options.maxCachedTokens ?? 10_000;
   }
 
+  /**
+   * Replaces the public keys (signing keys were added or removed). Verified tokens are forgotten, so a token
+   * of a removed key is refused from now on rather than when it expires.
+   */
+  replaceJwks(jwks: Jwks): void {
+    this.verifier.cacheJwks(jwks);
+    this.cache.clear();
+  }
+
   verify(token: string): AccessTokenClaims {
     const nowSeconds = this.options.clock.now() / 1000;
     const cached = this.cache.get(token);

@@ -3,7 +3,7 @@
  * Its public half is published as a JWKS for the verifier; several kids may be listed so keys can rotate.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Jwks } from "aws-jwt-verify/jwk";
 import type { TokenSigner } from "../core/access-token.js";
@@ -26,6 +26,8 @@ export interface LocalSigningKeys {
   readonly signer: KeyObjectSigner;
   /** Every key's public half. */
   readonly jwks: Jwks;
+  /** Every key's id, oldest first (the last one signs). */
+  readonly kids: readonly string[];
 }
 
 const PRIVATE_KEY_SUFFIX = ".private.pem";
@@ -52,6 +54,7 @@ export async function loadOrCreateSigningKeys(
   return {
     signer: new KeyObjectSigner(newest.kid, newest.key),
     jwks: { keys: keys.map(({ kid, key }) => publicJwk(kid, key)) },
+    kids: keys.map(({ kid }) => kid),
   };
 }
 
@@ -68,4 +71,15 @@ export async function createSigningKey(dir: string, now: () => number = Date.now
 function publicJwk(kid: string, privateKey: KeyObject): Jwks["keys"][number] {
   const jwk = createPublicKey(privateKey).export({ format: "jwk" });
   return { kty: "EC", crv: "P-256", x: String(jwk.x), y: String(jwk.y), kid, alg: "ES256", use: "sig" };
+}
+
+/** Removes a signing key's file. The newest key cannot be removed: it is the one that signs. */
+export async function deleteSigningKey(dir: string, kid: string): Promise<void> {
+  const kids = (await readdir(dir)).filter((n) => n.endsWith(PRIVATE_KEY_SUFFIX)).sort();
+  const file = `${kid}${PRIVATE_KEY_SUFFIX}`;
+  if (!kids.includes(file)) throw new Error(`no signing key ${kid}`);
+  if (kids[kids.length - 1] === file) {
+    throw new Error(`${kid} is the newest signing key (it signs new tokens); create a newer one first`);
+  }
+  await unlink(join(dir, file));
 }

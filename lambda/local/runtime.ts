@@ -44,6 +44,7 @@ export interface LocalRuntime {
   readonly registryEndpoint: string;
   readonly layout: DataDirLayout;
   readonly deployment: Deployment;
+  /** The signing keys as last loaded (at start, or by a reload through the control endpoint). */
   readonly keys: LocalSigningKeys;
   readonly admin: RegistryAdmin;
   readonly sink: FileSink;
@@ -59,7 +60,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const layout = dataDirLayout(options.dataDir);
   await mkdir(layout.root, { recursive: true, mode: 0o700 });
   const deployment = await loadOrCreateDeployment(layout.deployment);
-  const keys = await loadOrCreateSigningKeys(layout.keys);
+  let keys = await loadOrCreateSigningKeys(layout.keys);
   const store = await startEmbeddedRegistry(
     layout.registry,
     LOCAL_REGISTRY_TABLES,
@@ -102,7 +103,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       requestTimeoutMs: options.requestTimeoutMs,
     });
     cleanups.unshift(() => http.drain());
-    const control = await startControlServer({ flush: () => sink.flush() }, logger);
+    const control = await startControlServer(
+      {
+        flush: async () => ({ sealed: await sink.flush() }),
+        reloadSigningKeys: async () => {
+          keys = await loadOrCreateSigningKeys(layout.keys);
+          verifier.replaceJwks(keys.jwks);
+          logger.info("signing keys reloaded", { kids: keys.kids });
+          return { kids: [...keys.kids] };
+        },
+      },
+      logger,
+    );
     cleanups.splice(1, 0, () => control.close());
     if (options.sealTimer ?? true) sink.startTimer();
     await writeRunState(layout.runState, {
@@ -119,7 +131,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       registryEndpoint: store.endpoint,
       layout,
       deployment,
-      keys,
+      get keys() {
+        return keys;
+      },
       admin: new RegistryAdmin(store.client, LOCAL_REGISTRY_TABLES),
       sink,
       flush: () => sink.flush(),

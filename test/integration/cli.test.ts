@@ -188,4 +188,47 @@ describe("ingest CLI", () => {
       await server.exited;
     }
   });
+
+  it("rotates signing keys on a running server: a new key verifies at once, a deleted one stops verifying", async () => {
+    const server = await startServerProcess(dir);
+    try {
+      const { streams, keyId, token: oldToken } = await createTenantWithCli(dir, "rotate", ["json"]);
+      const post = (token: string) =>
+        send(`${server.url}/stream/v0/data/${streams[0]}`, {
+          headers: {
+            authorization: `Bearer ${token}`,
+            "x-amperity-tenant": "rotate",
+            "content-type": "application/json",
+          },
+          body: "{}",
+        });
+      const before = await runCliJson<{ kids: string[]; signing: string }>(dir, ["signing-keys", "list"]);
+      const created = await runCliJson<{ kid: string; reloaded: boolean }>(dir, ["signing-keys", "create"]);
+      expect(created.reloaded).toBe(true);
+      const { token: newToken } = await runCliJson<{ token: string }>(dir, [
+        "tokens",
+        "issue",
+        "--key",
+        keyId,
+        "--days",
+        "1",
+      ]);
+      const kidOf = (token: string) =>
+        JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString()).kid;
+      expect(kidOf(newToken)).toBe(created.kid);
+      expect((await post(newToken)).status).toBe(202);
+      expect((await post(oldToken)).status).toBe(202);
+      const refused = await runCli(dir, ["signing-keys", "delete", created.kid]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("is the newest signing key");
+      expect((await runCli(dir, ["signing-keys", "delete", before.signing])).code).toBe(0);
+      const old = await post(oldToken);
+      expect(old.status).toBe(401);
+      expect(old.json.error).toMatchObject({ code: "unknown_signing_key" });
+      expect((await post(newToken)).status).toBe(202);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+  });
 });
