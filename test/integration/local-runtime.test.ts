@@ -179,7 +179,7 @@ describe("local runtime over HTTP", () => {
     expect((deleted.json.error as { code: string }).code).toBe("key_deleted");
   });
 
-  it("stops accepting for a disabled stream within the cache TTL", async () => {
+  it("stops accepting for a disabled, then deleted, stream within the cache TTL", async () => {
     const { stream, token } = await t.ready();
     expect(
       (await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" })).status,
@@ -189,6 +189,11 @@ describe("local runtime over HTTP", () => {
     const res = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" });
     expect(res.status).toBe(404);
     expect((res.json.error as { code: string }).code).toBe("stream_disabled");
+    await t.runtime.admin.deleteStream(stream.id);
+    t.clock.advance(2001);
+    const deleted = await send(t.dataUrl(stream.id), { headers: headersFor(token, "acme"), body: "{}" });
+    expect(deleted.status).toBe(404);
+    expect((deleted.json.error as { code: string }).code).toBe("stream_not_found");
   });
 
   it("answers 429 with Retry-After once a stream passes its rate limit, and accepts again after it refills", async () => {
