@@ -1,7 +1,7 @@
 /** `ingest read FILE`: prints an NDJSON or CBOR-sequence batch file (optionally .gz) as JSON lines. */
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
-import { decodeMultiple } from "cbor-x";
+import { Decoder } from "cbor-x";
 import type { Command } from "commander";
 import { CliError, type GlobalOptions } from "./context.js";
 
@@ -28,11 +28,17 @@ export function registerReadCommand(program: Command, _globals: () => GlobalOpti
     });
 }
 
+/**
+ * Maps stay Maps while decoding: cbor-x's default object mode renames a `__proto__` key (to `__proto_`), which
+ * would misreport the data. Object.fromEntries then defines every key as an own property, that one included.
+ */
+const cborDecoder = new Decoder({ mapsAsObjects: false, useRecords: false });
+
 /** Decodes a CBOR sequence (RFC 8742) into one JSON text per data item. */
 export function cborSequenceToJsonLines(bytes: Uint8Array): string[] {
   const lines: string[] = [];
   try {
-    decodeMultiple(bytes, (value: unknown) => {
+    cborDecoder.decodeMultiple(bytes, (value: unknown) => {
       lines.push(JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)));
     });
   } catch (error) {

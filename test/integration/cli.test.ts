@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { encode } from "cbor-x";
+import { xmlRecordToCbor } from "../../lambda/core/xml-record.js";
 import { createTenantWithCli, runCli, runCliJson, startServerProcess } from "../helpers/cli.js";
 import { send } from "../helpers/http.js";
 
@@ -153,12 +154,16 @@ describe("ingest CLI", () => {
     const cbor = join(dir, "b.cbor");
     writeFileSync(
       cbor,
-      Buffer.concat([encode({ records: { record: ["1", "2"] } }), encode({ zip: "00501" })]),
+      Buffer.concat([
+        encode({ records: { record: ["1", "2"] } }),
+        encode({ zip: "00501" }),
+        xmlRecordToCbor("<a><__proto__>v</__proto__><constructor>w</constructor></a>"),
+      ]),
     );
     expect((await runCli(dir, ["read", ndjson])).stdout).toBe('{"a":1}\n{"b":"x"}\n');
     expect((await runCli(dir, ["read", `${ndjson}.gz`])).stdout).toBe('{"a":1}\n');
     expect((await runCli(dir, ["read", cbor])).stdout).toBe(
-      '{"records":{"record":["1","2"]}}\n{"zip":"00501"}\n',
+      '{"records":{"record":["1","2"]}}\n{"zip":"00501"}\n{"a":{"__proto__":"v","constructor":"w"}}\n',
     );
     const missing = await runCli(dir, ["read", join(dir, "nope.ndjson")]);
     expect(missing.code).toBe(1);
