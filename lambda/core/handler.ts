@@ -5,7 +5,7 @@
 import { authorize } from "./authorize.js";
 import { decodeBody, maxWireBytes } from "./body.js";
 import { MAX_NESTING_DEPTH, MAX_RECORD_BYTES } from "./constants.js";
-import { assertContentType, parseContentEncoding } from "./content-type.js";
+import { assertContentType, type BodyEncoding, parseContentEncoding } from "./content-type.js";
 import {
   formatBytes,
   GatewayTimeoutError,
@@ -54,8 +54,8 @@ export class IngestHandler {
     try {
       const route = resolveRoute(request.method, request.path);
       if (route.kind === "health") return okResponse(request.requestId, { status: "ok" });
-      const stream = await this.admit(route.streamId, request);
-      await this.accept(stream, request);
+      const { stream, encoding } = await this.admit(route.streamId, request);
+      await this.accept(stream, encoding, request);
       return acceptedResponse(stream.id, request.requestId);
     } catch (error) {
       const extra: Record<string, string> =
@@ -65,7 +65,10 @@ export class IngestHandler {
   }
 
   /** Every check that needs no body: token, tenant, stream, media type, encoding, rate. */
-  private async admit(streamId: string, request: IngestRequest): Promise<StreamRecord> {
+  private async admit(
+    streamId: string,
+    request: IngestRequest,
+  ): Promise<{ stream: StreamRecord; encoding: BodyEncoding }> {
     const { registry, verifier, clock, rateLimiter } = this.deps;
     const claims = await authorize(request.headers, verifier, registry, clock);
     const stream = await registry.getStream(streamId);
@@ -77,7 +80,7 @@ export class IngestHandler {
       throw new NotFoundError(`stream ${streamId} is disabled and accepts no records`, "stream_disabled");
     }
     assertContentType(request.headers["content-type"], stream.payload);
-    parseContentEncoding(request.headers["content-encoding"]);
+    const encoding = parseContentEncoding(request.headers["content-encoding"]);
     if (rateLimiter !== undefined) {
       const decision = rateLimiter.take(stream.id, stream.rateLimitPerSecond, stream.rateLimitBurst);
       if (!decision.allowed) {
@@ -87,12 +90,11 @@ export class IngestHandler {
         );
       }
     }
-    return stream;
+    return { stream, encoding };
   }
 
   /** Reads, decodes, validates and encodes the body, then waits until the sink made it durable. */
-  private async accept(stream: StreamRecord, request: IngestRequest): Promise<void> {
-    const encoding = parseContentEncoding(request.headers["content-encoding"]);
+  private async accept(stream: StreamRecord, encoding: BodyEncoding, request: IngestRequest): Promise<void> {
     const wireLimit = maxWireBytes(encoding, this.maxRecordBytes);
     const raw = await request.readBody(wireLimit).catch((error: unknown) => {
       if (encoding === "identity" || !(error instanceof PayloadTooLargeError)) throw error;
