@@ -5,6 +5,7 @@ import {
   GetCommand,
   PutCommand,
   ScanCommand,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
 import type { RegistryTables } from "./dynamo-registry.js";
@@ -41,9 +42,39 @@ export class RegistryAdmin {
     await this.putNew(this.tables.streams, streamToItem(stream));
   }
 
-  /** Replaces a stream's record (the caller read it first and changed what it meant to). */
+  /**
+   * Writes the admin-owned attributes of an existing stream (the caller read it first and changed what it meant
+   * to). The delivery attributes the AWS provisioner writes (`delivery_*`) are left as they are, so an edit
+   * never races with, or erases, the provisioner's status. Throws when the stream no longer exists.
+   */
   async saveStream(stream: StreamRecord): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tables.streams, Item: streamToItem(stream) }));
+    const { id, ...attributes } = streamToItem(stream);
+    delete attributes.delivery_streams;
+    delete attributes.delivery_status;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets = Object.entries(attributes).map(([name, value], i) => {
+      names[`#a${i}`] = name;
+      values[`:v${i}`] = value;
+      return `#a${i} = :v${i}`;
+    });
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.streams,
+          Key: { id },
+          UpdateExpression: `SET ${sets.join(", ")}`,
+          ConditionExpression: "attribute_exists(id)",
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+        throw new Error(`stream ${String(id)} no longer exists`);
+      }
+      throw error;
+    }
   }
 
   async getStream(id: string): Promise<StreamRecord | undefined> {

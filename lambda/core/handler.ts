@@ -64,7 +64,7 @@ export class IngestHandler {
     }
   }
 
-  /** Every check that needs no body: token, tenant, stream, media type, encoding, rate. */
+  /** Every check that needs no body: token, tenant, stream, its delivery, media type, encoding, rate. */
   private async admit(
     streamId: string,
     request: IngestRequest,
@@ -81,6 +81,8 @@ export class IngestHandler {
     }
     assertContentType(request.headers["content-type"], stream.payload);
     const encoding = parseContentEncoding(request.headers["content-encoding"]);
+    // After the client's own mistakes (which a retry cannot fix), before the rate limit spends a token.
+    this.deps.sink.assertReady?.(stream);
     if (rateLimiter !== undefined) {
       const decision = rateLimiter.take(stream.id, stream.rateLimitPerSecond, stream.rateLimitBurst);
       if (!decision.allowed) {

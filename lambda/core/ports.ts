@@ -15,6 +15,11 @@ export interface StreamRegistry {
  */
 export interface RecordSink {
   put(record: AcceptedRecord): Promise<void>;
+  /**
+   * Throws an IngestError (503 with Retry-After) when the stream's delivery cannot take records yet, e.g. while
+   * its Firehose delivery streams are still being created. Called before the body is read.
+   */
+  assertReady?(stream: StreamRecord): void;
 }
 
 /** The verified claims of an access token. */

@@ -102,6 +102,15 @@ export class InMemorySink implements RecordSink {
   readonly received: AcceptedRecord[] = [];
   private failure: { readonly error: unknown } | undefined;
   private held: Deferred<void>[] | undefined;
+  /** When set, assertReady throws it (like delivery streams that are still being created). */
+  notReady: unknown;
+  /** Stream ids assertReady was asked about. */
+  readonly readinessChecks: string[] = [];
+
+  assertReady(stream: StreamRecord): void {
+    this.readinessChecks.push(stream.id);
+    if (this.notReady !== undefined) throw this.notReady;
+  }
 
   rejectWith(error: unknown): void {
     this.failure = { error };

@@ -682,6 +682,24 @@ describe("IngestHandler", () => {
       expect(sent.request.bodyReads).toEqual([]);
     });
 
+    it("answers 503 before reading the body while the stream's delivery is not ready", async () => {
+      const h = await harness();
+      h.sink.notReady = new ServiceUnavailableError("delivery is being created", 30, "delivery_not_ready");
+      const sent = await h.send();
+      expectError(sent, 503, "delivery_not_ready");
+      expect(sent.response.headers["retry-after"]).toBe("30");
+      expect(sent.request.bodyReads).toEqual([]);
+      expect(h.sink.received).toEqual([]);
+    });
+
+    it("answers a wrong media type with 415, not 503, while delivery is not ready (a retry cannot fix it)", async () => {
+      const h = await harness();
+      h.sink.notReady = new ServiceUnavailableError("delivery is being created", 30, "delivery_not_ready");
+      const sent = await h.send({ headers: { "content-type": "text/plain" } });
+      expectError(sent, 415, "wrong_content_type");
+      expect(h.sink.readinessChecks).toEqual([]);
+    });
+
     it("answers 503 with the sink's Retry-After when delivery is unavailable", async () => {
       const h = await harness();
       h.sink.rejectWith(new ServiceUnavailableError("delivery is unavailable", 2, "delivery_unavailable"));
