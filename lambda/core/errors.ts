@@ -99,9 +99,10 @@ export class UnsupportedMediaTypeError extends IngestError {
 /** 429: over the stream's rate limit, or delivery is throttling. */
 export class ThrottledError extends IngestError {
   readonly status = 429;
-  readonly code = "throttled";
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message, { retryAfterSeconds });
+  readonly code: string;
+  constructor(message: string, retryAfterSeconds: number, code = "throttled", options?: ErrorOptions) {
+    super(message, { ...options, retryAfterSeconds });
+    this.code = code;
   }
 }
 
