@@ -29,14 +29,18 @@ export const SAMPLE_XML_RECORD = `<?xml version="1.0" encoding="UTF-8"?>
   </record>
 </records>`;
 
-/** The curl command for one record, in the documentation's shape. */
+/**
+ * The curl command for one record, in the documentation's shape. `token` is a token, or a shell variable such
+ * as `$TOKEN`: that header is then double-quoted, or the shell would send the variable's name.
+ */
 export function curlCommand(apiUrl: string, stream: StreamRecord, token: string): string {
   const json = stream.payload === "json";
+  const quote = token.startsWith("$") ? '"' : "'";
   return [
     `curl -X POST '${apiUrl}/stream/v0/data/${stream.id}' \\`,
     `  -H 'X-Amperity-Tenant: ${stream.tenant}' \\`,
     `  -H 'Content-Type: ${json ? "application/json" : "application/xml"}' \\`,
-    `  -H 'Authorization: Bearer ${token}' \\`,
+    `  -H ${quote}Authorization: Bearer ${token}${quote} \\`,
     `  -d '${json ? SAMPLE_JSON_RECORD : SAMPLE_XML_RECORD}'`,
   ].join("\n");
 }

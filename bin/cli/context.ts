@@ -1,12 +1,14 @@
 /**
- * What every CLI command shares: the data directory, the registry (through a running server's endpoint, or by
- * opening the store itself), output as text or JSON, and errors as one clear line with a non-zero exit.
+ * What every CLI command shares: the data directory, the registry (a deployed stack's tables with --stack, a
+ * running server's endpoint, or the store opened in-process), output as text or JSON, and errors as one clear
+ * line with a non-zero exit.
  */
 import { LOCAL_REGISTRY_TABLES } from "../../lambda/adapters/dynamo-registry.js";
 import { type Listing, RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import { type DataDirLayout, dataDirLayout } from "../../lambda/local/data-dir.js";
 import { registryClient, startEmbeddedRegistry } from "../../lambda/local/embedded-registry.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
+import type { StackSession } from "./aws-context.js";
 
 /** A failure the user can act on: printed as `error: <message>`, exit code 1 (2 for usage). */
 export class CliError extends Error {
@@ -22,6 +24,10 @@ export class CliError extends Error {
 export interface GlobalOptions {
   readonly dataDir: string;
   readonly json: boolean;
+  /** The deployed stack admin commands run against (--stack); undefined: the local data directory. */
+  readonly stack?: StackSession;
+  /** Where results go (process.stdout, or a test's buffer). */
+  readonly stdout: (chunk: string | Uint8Array) => void;
 }
 
 export const DEFAULT_DATA_DIR = process.env.INGEST_DATA_DIR ?? "./data";
@@ -31,13 +37,15 @@ export function layoutOf(options: GlobalOptions): DataDirLayout {
 }
 
 /**
- * Runs `fn` with registry admin access: a running server's registry endpoint when there is one (its store is
- * locked by it), else the store opened in this process for the duration of the command.
+ * Runs `fn` with registry admin access: the stack's tables with --stack; else a running server's registry
+ * endpoint when there is one (its store is locked by it), else the store opened in this process for the
+ * duration of the command.
  */
 export async function withRegistry<T>(
   options: GlobalOptions,
   fn: (admin: RegistryAdmin) => Promise<T>,
 ): Promise<T> {
+  if (options.stack !== undefined) return options.stack.withAdmin(fn);
   const layout = layoutOf(options);
   const live = await readLiveRunState(layout.runState);
   if (live !== undefined) {
@@ -58,7 +66,21 @@ export async function withRegistry<T>(
 
 /** Prints `value` as JSON with --json, else the text `render` makes of it. */
 export function output<T>(options: GlobalOptions, value: T, render: (value: T) => string): void {
-  process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${render(value)}\n`);
+  options.stdout(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${render(value)}\n`);
+}
+
+/**
+ * Refuses a local-only command under --stack (usage error, exit 2), saying why and where to look instead.
+ * `command` is what the user typed, e.g. "serve" or "signing-keys".
+ */
+export function refuseStack(options: GlobalOptions, command: string, reason: string): void {
+  const stack = options.stack;
+  if (stack === undefined) return;
+  const given = stack.fromEnvironment ? `INGEST_STACK=${stack.name} (unset it to work locally)` : "--stack";
+  throw new CliError(
+    `\`${command}\` works on the local data directory only, not with ${given}: ${reason}`,
+    2,
+  );
 }
 
 /** Renders rows as aligned columns under a header. */

@@ -5,13 +5,18 @@ import { systemClock } from "../../lambda/core/ports.js";
 import { callControlAction } from "../../lambda/local/control-server.js";
 import { JsonLinesLogger } from "../../lambda/local/logger.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
-import { CliError, type GlobalOptions, layoutOf, output, withRegistry } from "./context.js";
+import { CliError, type GlobalOptions, layoutOf, output, refuseStack, withRegistry } from "./context.js";
 
 export function registerFlushCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command("flush")
     .description("seal every open batch now, so its records appear in sealed files")
     .action(async () => {
+      refuseStack(
+        globals(),
+        "flush",
+        "on AWS Firehose seals and delivers batches itself (by each stream's buffer size and seconds) to the S3 bucket in the stack's DeliveryBucketName output, under streams/<tenant>/<stream-id>/",
+      );
       const layout = layoutOf(globals());
       const live = await readLiveRunState(layout.runState);
       let sealed: string[] | number;

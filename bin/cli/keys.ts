@@ -1,11 +1,16 @@
-/** `ingest keys …` and `ingest tokens issue`: API keys, their revocation, and the access tokens issued for them. */
+/**
+ * `ingest keys …` and `ingest tokens issue`: API keys, their revocation, and the access tokens issued for them
+ * (signed with the data directory's key, or with --stack by the stack's KMS key).
+ */
 import type { Command } from "commander";
+import { KmsKeyError } from "../../lambda/adapters/kms-signer.js";
 import { loadOrCreateSigningKeys } from "../../lambda/adapters/local-signer.js";
 import { issueAccessToken, MAX_TOKEN_DAYS, revokedBeforeSeconds } from "../../lambda/core/access-token.js";
 import { systemClock } from "../../lambda/core/ports.js";
 import { TENANT_PATTERN } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord } from "../../lambda/core/types.js";
 import { loadOrCreateDeployment } from "../../lambda/local/deployment.js";
+import type { StackSession } from "./aws-context.js";
 import {
   CliError,
   type GlobalOptions,
@@ -61,7 +66,9 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
 
   keys
     .command("delete <key-id>")
-    .description("delete an API key: its tokens fail with 401 within the cache TTL (2 s locally)")
+    .description(
+      "delete an API key: its tokens fail with 401 within the cache TTL (2 s locally, ≤ 60 s on AWS)",
+    )
     .action(async (id: string) => {
       const key = await changeKey(globals(), id, (k) => ({ ...k, status: "deleted" }));
       output(globals(), key, (k) => `deleted API key ${k.id}; its tokens are refused from now on`);
@@ -93,12 +100,17 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
       if (key === undefined) throw new CliError(`no API key ${flags.key}`);
       if (key.status !== "active") throw new CliError(`API key ${key.id} is ${key.status}; create a new key`);
       await waitUntilRevocationPassed(key);
-      const issued = await issueLocalToken(globals(), key, days);
+      const options = globals();
+      const issued = await (options.stack === undefined
+        ? issueLocalToken(options, key, days)
+        : issueStackToken(options.stack, key, days));
+      const apiUrl = options.stack === undefined ? undefined : (await options.stack.outputs()).apiUrl;
       output(
-        globals(),
+        options,
         { token: issued.token, key: key.id, tenant: key.tenant, expires_at: issued.expiresAt.toISOString() },
         (t) =>
-          `${t.token}\n\n(token for key ${t.key}, tenant ${t.tenant}; expires ${t.expires_at}; not stored anywhere)`,
+          `${t.token}\n\n(token for key ${t.key}, tenant ${t.tenant}; expires ${t.expires_at}; not stored anywhere)` +
+          (apiUrl === undefined ? "" : `\nPOST records to ${apiUrl}/stream/v0/data/<stream-id>`),
       );
     });
 }
@@ -109,6 +121,17 @@ export async function issueLocalToken(globals: GlobalOptions, key: ApiKeyRecord,
   const deployment = await loadOrCreateDeployment(layout.deployment);
   const { signer } = await loadOrCreateSigningKeys(layout.keys);
   return issueAccessToken({ ...deployment, signer, key, days, clock: systemClock });
+}
+
+/** Signs a token with the stack's KMS key (TokenSigningKeyArn) for the stack's issuer and audience. */
+async function issueStackToken(stack: StackSession, key: ApiKeyRecord, days: number) {
+  const { signer, issuer, audience } = await stack.tokenSigner();
+  try {
+    return await issueAccessToken({ issuer, audience, signer, key, days, clock: systemClock });
+  } catch (error) {
+    if (error instanceof KmsKeyError) throw new CliError(error.message);
+    throw error;
+  }
 }
 
 /** A key revoked this very second refuses tokens issued in it: wait for the next second (at most ~1 s). */

@@ -3,13 +3,19 @@ import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { Decoder } from "cbor-x";
 import type { Command } from "commander";
-import { CliError, type GlobalOptions } from "./context.js";
+import { CliError, type GlobalOptions, refuseStack } from "./context.js";
 
-export function registerReadCommand(program: Command, _globals: () => GlobalOptions): void {
+export function registerReadCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command("read <file>")
     .description("print a batch file (.ndjson, .cbor, optionally .gz) as JSON lines")
     .action(async (file: string) => {
+      const options = globals();
+      refuseStack(
+        options,
+        "read",
+        "it reads a local file; on AWS download one first (aws s3 cp s3://<the stack's DeliveryBucketName output>/streams/<tenant>/<stream-id>/… .) and read that",
+      );
       let bytes: Buffer = await readFile(file).catch((error: NodeJS.ErrnoException) => {
         throw new CliError(`cannot read ${file}: ${error.code ?? error.message}`);
       });
@@ -19,9 +25,9 @@ export function registerReadCommand(program: Command, _globals: () => GlobalOpti
         name = name.slice(0, -3);
       }
       if (name.endsWith(".ndjson")) {
-        process.stdout.write(bytes);
+        options.stdout(bytes);
       } else if (name.endsWith(".cbor")) {
-        for (const line of cborSequenceToJsonLines(bytes)) process.stdout.write(`${line}\n`);
+        for (const line of cborSequenceToJsonLines(bytes)) options.stdout(`${line}\n`);
       } else {
         throw new CliError(`${file}: expected a .ndjson or .cbor batch file (optionally .gz)`, 2);
       }

@@ -6,7 +6,7 @@ import type { ApiKeyRecord, PayloadType } from "../../lambda/core/types.js";
 import { JsonLinesLogger, type LogLevel } from "../../lambda/local/logger.js";
 import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
 import { banner } from "./banner.js";
-import { CliError, type GlobalOptions, numberOption } from "./context.js";
+import { CliError, type GlobalOptions, numberOption, refuseStack } from "./context.js";
 import { newApiKeyId, newStreamId } from "./ids.js";
 import { issueLocalToken } from "./keys.js";
 
@@ -46,6 +46,11 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
     )
     .option("--no-demo", "do not create the demo tenant on a first start")
     .action(async (flags: ServeFlags) => {
+      refuseStack(
+        globals(),
+        "serve",
+        "on AWS the API is already running at the stack's ApiUrl output (deployed with `npx cdk deploy`)",
+      );
       const port = portOption("--port", flags.port);
       const registryPort = portOption("--registry-port", flags.registryPort);
       if (!["info", "warn", "error", "silent"].includes(flags.logLevel)) {
@@ -78,7 +83,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
         token: firstRun,
         keyIdHint: keys.find((k) => k.status === "active")?.id,
       });
-      process.stdout.write(
+      options.stdout(
         options.json
           ? `${JSON.stringify({ url: runtime.url, registry: runtime.registryEndpoint })}\n`
           : `${text}\n`,

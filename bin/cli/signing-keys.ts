@@ -10,12 +10,20 @@ import {
 } from "../../lambda/adapters/local-signer.js";
 import { callControlAction } from "../../lambda/local/control-server.js";
 import { readLiveRunState } from "../../lambda/local/run-state.js";
-import { CliError, type GlobalOptions, layoutOf, output } from "./context.js";
+import { CliError, type GlobalOptions, layoutOf, output, refuseStack } from "./context.js";
 
 export function registerSigningKeyCommands(program: Command, globals: () => GlobalOptions): void {
   const signingKeys = program
     .command("signing-keys")
     .description("the keys access tokens are signed with (rotation: create a new one, later delete the old)");
+  // On AWS the signing keys are KMS keys owned by the stack; its deployment rotates them, not this command.
+  signingKeys.hook("preAction", () =>
+    refuseStack(
+      globals(),
+      "signing-keys",
+      "on AWS the signing keys are KMS keys that rotate through the stack's `tokenSigningKeyGenerations` context (cdk.json) and `npx cdk deploy`; the TokenSigningKeyArn output signs new tokens",
+    ),
+  );
 
   signingKeys
     .command("list")

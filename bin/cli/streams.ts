@@ -11,6 +11,8 @@ import {
   TENANT_PATTERN,
 } from "../../lambda/core/stream-settings.js";
 import type { StreamRecord } from "../../lambda/core/types.js";
+import { type StackSession, stackArguments } from "./aws-context.js";
+import { curlCommand } from "./banner.js";
 import { CliError, type GlobalOptions, listingText, numberOption, output, withRegistry } from "./context.js";
 import { newStreamId } from "./ids.js";
 
@@ -78,7 +80,15 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
         throw error;
       }
     });
-    output(globals(), stream, (s) => `created stream ${s.id} (${s.payload}) for tenant ${s.tenant}`);
+    const options = globals();
+    const stack = options.stack;
+    if (stack === undefined) {
+      output(options, stream, (s) => `created stream ${s.id} (${s.payload}) for tenant ${s.tenant}`);
+      return;
+    }
+    const { apiUrl } = await stack.outputs();
+    const endpoint = `${apiUrl}/stream/v0/data/${stream.id}`;
+    output(options, { ...stream, endpoint }, (s) => createdOnStackText(s, stack, apiUrl));
   });
 
   streams
@@ -86,23 +96,25 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
     .description("list streams")
     .option("--tenant <tenant>", "only this tenant's streams")
     .action(async (flags: { tenant?: string }) => {
-      const list = await withRegistry(globals(), (admin) => admin.listStreams(flags.tenant));
-      output(globals(), { streams: list.records, invalid: list.invalid }, () =>
-        listingText(
-          list,
-          "no streams",
-          ["ID", "TENANT", "PAYLOAD", "STATUS", "BUFFER", "COMPRESSION", "RATE/S", "NAME"],
-          (s) => [
-            s.id,
-            s.tenant,
-            s.payload,
-            s.status,
-            `${s.delivery.bufferMiB} MiB / ${s.delivery.bufferSeconds} s`,
-            s.delivery.compression,
-            String(s.rateLimitPerSecond),
-            s.name,
-          ],
-        ),
+      const options = globals();
+      const list = await withRegistry(options, (admin) => admin.listStreams(flags.tenant));
+      // The delivery column matters on AWS (is the stream ready?); locally there is no provisioner.
+      const showDelivery =
+        options.stack !== undefined ||
+        list.records.some((s) => s.deliveryStatus !== undefined || s.deliveryStreams.length > 0);
+      const header = ["ID", "TENANT", "PAYLOAD", "STATUS", "BUFFER", "COMPRESSION", "RATE/S"];
+      output(options, { streams: list.records, invalid: list.invalid }, () =>
+        listingText(list, "no streams", [...header, ...(showDelivery ? ["DELIVERY"] : []), "NAME"], (s) => [
+          s.id,
+          s.tenant,
+          s.payload,
+          s.status,
+          `${s.delivery.bufferMiB} MiB / ${s.delivery.bufferSeconds} s`,
+          s.delivery.compression,
+          String(s.rateLimitPerSecond),
+          ...(showDelivery ? [deliveryText(s)] : []),
+          s.name,
+        ]),
       );
     });
 
@@ -110,9 +122,12 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
     .command("show <stream-id>")
     .description("show one stream's record")
     .action(async (id: string) => {
-      const stream = await withRegistry(globals(), (admin) => admin.getStream(id));
+      const options = globals();
+      const stream = await withRegistry(options, (admin) => admin.getStream(id));
       if (stream === undefined) throw new CliError(`no stream ${id}`);
-      output(globals(), stream, (s) => JSON.stringify(s, null, 2));
+      // On AWS the provisioner's error and timestamps tell why a stream is not ready.
+      const details = options.stack === undefined ? {} : await options.stack.deliveryDetails(id);
+      output(options, { ...stream, ...details }, (s) => JSON.stringify(s, null, 2));
     });
 
   withSettingFlags(
@@ -134,7 +149,9 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
   ] as const) {
     streams
       .command(`${verb} <stream-id>`)
-      .description(`${verb} a stream (takes effect within the registry cache TTL, 2 s locally)`)
+      .description(
+        `${verb} a stream (takes effect within the registry cache TTL: 2 s locally, ≤ 60 s on AWS)`,
+      )
       .action(async (id: string) => {
         const stream = await changeStream(globals(), id, (s) => ({ ...s, status }));
         output(globals(), stream, (s) => `stream ${s.id} is now ${s.status}`);
@@ -143,7 +160,7 @@ export function registerStreamCommands(program: Command, globals: () => GlobalOp
 
   streams
     .command("delete <stream-id>")
-    .description("delete a stream's record (its sealed files stay)")
+    .description("delete a stream's record (its files stay; on AWS its delivery streams are removed later)")
     .action(async (id: string) => {
       const deleted = await withRegistry(globals(), (admin) => admin.deleteStream(id));
       if (!deleted) throw new CliError(`no stream ${id}`);
@@ -204,4 +221,28 @@ function applySettings(stream: StreamRecord, flags: SettingFlags): StreamRecord 
     ),
     rateLimitBurst: setting("--burst", "rateLimitBurst", flags.burst, stream.rateLimitBurst),
   };
+}
+
+/** A stream's delivery on AWS: the provisioner's status and how many delivery streams it has. */
+function deliveryText(stream: StreamRecord): string {
+  const status = stream.deliveryStatus ?? "PENDING";
+  const count = stream.deliveryStreams.length;
+  return count === 0 ? status : `${status} (${count} stream${count === 1 ? "" : "s"})`;
+}
+
+/** What to expect after creating a stream on a stack: it is usable once the provisioner made it ACTIVE. */
+function createdOnStackText(stream: StreamRecord, stack: StackSession, apiUrl: string): string {
+  const where = stackArguments(stack);
+  return [
+    `created stream ${stream.id} (${stream.payload}) for tenant ${stream.tenant} in stack ${stack.name}`,
+    "",
+    `The stack's provisioner creates its ${stream.delivery.shards === 1 ? "delivery stream" : `${stream.delivery.shards} delivery streams`} within a few minutes; until then the stream`,
+    "answers 503 delivery_not_ready. It is ready once this shows deliveryStatus ACTIVE:",
+    `  ingest streams show ${stream.id}${where}`,
+    "",
+    `Then put a token for an API key of tenant ${stream.tenant} in $TOKEN (ingest tokens issue${where} --key <key-id> --days 7)`,
+    "and send a record:",
+    "",
+    curlCommand(apiUrl, stream, "$TOKEN"),
+  ].join("\n");
 }
