@@ -1,5 +1,6 @@
 /** The ingest Lambda's environment: read once, validated, and a bad value names its variable. */
-import { ConfigError, readIngestConfig } from "../../lambda/aws/ingest-config.js";
+import { ConfigError } from "../../lambda/aws/environment.js";
+import { readIngestConfig } from "../../lambda/aws/ingest-config.js";
 
 const ARN_1 = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const ARN_2 = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
