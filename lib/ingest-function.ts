@@ -10,6 +10,7 @@ import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { MAX_REGISTRY_CACHE_TTL_SECONDS } from "../lambda/aws/environment.js";
+import { DELIVERY_BUDGET_BOUNDS } from "../lambda/aws/ingest-config.js";
 import { INGEST_SERVICE, METRICS_NAMESPACE } from "../lambda/aws/metric-names.js";
 import { BundledFunction } from "./bundled-function.js";
 import { deliveryStreamArnPattern, validateDeliveryStreamPrefix } from "./delivery-stream-names.js";
@@ -59,8 +60,8 @@ export class IngestFunction extends Construct {
     const cacheTtl = props.registryCacheTtlSeconds ?? 30;
     assertInteger("registryCacheTtlSeconds", cacheTtl, { min: 1, max: MAX_REGISTRY_CACHE_TTL_SECONDS });
     const budgetMs = props.deliveryBudgetMs ?? 6000;
-    // The budget must leave the 15 s timeout room for verification, the registry read and the response.
-    assertInteger("deliveryBudgetMs", budgetMs, { min: 100, max: 12_000 });
+    // The Lambda refuses a budget outside these bounds at cold start; refuse it at synth instead.
+    assertInteger("deliveryBudgetMs", budgetMs, DELIVERY_BUDGET_BOUNDS);
     validateDeliveryStreamPrefix("deliveryStreamPrefix", props.deliveryStreamPrefix);
     if (props.signingKeys.length === 0) {
       throw new InvalidPropError("signingKeys", "got no keys; pass at least one token signing key.");

@@ -120,7 +120,7 @@ export class IngestMonitoring extends Construct {
         "ThrottledRate",
         metrics.throttledRate(),
         5,
-        "More than 5% of the ingest Lambda's answers were 429 (stream rate limit or Firehose throttling): raise the stream's rate_limit_per_second or shards.",
+        "More than 5% of the ingest Lambda's answers were 429 (Firehose throttled a delivery stream through the whole retry budget): raise the busy streams' shards.",
       ),
       ingestErrors: this.alarm(
         "IngestErrors",

@@ -23,8 +23,11 @@ export interface IngestConfig {
   readonly deliveryBudgetMs: number;
 }
 
-/** The budget must leave room for the core's delivery timeout (10 s) and the Lambda timeout (15 s). */
-const DELIVERY_BUDGET_BOUNDS = { min: 100, max: 9_000 } as const;
+/**
+ * Bounds of DELIVERY_BUDGET_MS: the budget must end before the core's 10 s delivery timeout (so a silent Firehose
+ * is answered 503 with the budget's message, not 504) and well within the Lambda's 15 s timeout.
+ */
+export const DELIVERY_BUDGET_BOUNDS = { min: 100, max: 9_000 } as const;
 
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/;
 

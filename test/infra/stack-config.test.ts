@@ -1,8 +1,12 @@
 /** Stack props and app context: validated before any resource exists, each error naming the key and the fix. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { Stack } from "aws-cdk-lib";
+import { AttributeType, Table } from "aws-cdk-lib/aws-dynamodb";
+import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
 import { readAppSettings } from "../../lib/app-context.js";
 import { defaultDeliveryStreamPrefix } from "../../lib/delivery-stream-names.js";
+import { IngestFunction } from "../../lib/ingest-function.js";
 import { findRepoRoot, projectPaths } from "../../lib/project-paths.js";
 import { InvalidPropError } from "../../lib/prop-validation.js";
 import { StreamingIngestStack, type StreamingIngestStackProps } from "../../lib/streaming-ingest-stack.js";
@@ -197,5 +201,28 @@ describe("project paths", () => {
 
   it("fails with a sentence outside any package", () => {
     expect(() => findRepoRoot("/")).toThrow(/No package.json found in \/ or any directory above it/);
+  });
+});
+
+describe("ingest function props validation", () => {
+  it("refuses a Firehose budget the Lambda's own configuration would refuse at cold start", () => {
+    const stack = new Stack(testApp(), "BudgetTest");
+    const table = new Table(stack, "Table", { partitionKey: { name: "id", type: AttributeType.STRING } });
+    const key = new Key(stack, "Key", { keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY });
+    const props = {
+      streamsTable: table,
+      apiKeysTable: table,
+      signingKeys: [key],
+      tokenIssuer: "urn:test",
+      tokenAudience: "streaming-ingest",
+      deliveryStreamPrefix: "BudgetTest",
+    };
+    const thrown = thrownBy(
+      () => new IngestFunction(stack, "Ingest", { ...props, deliveryBudgetMs: 10_000 }),
+      InvalidPropError,
+    );
+    expect(thrown.message).toContain("deliveryBudgetMs: got 10000");
+    // Within the bounds readIngestConfig accepts, the stack accepts it too.
+    expect(() => new IngestFunction(stack, "Ingest2", { ...props, deliveryBudgetMs: 9_000 })).not.toThrow();
   });
 });
