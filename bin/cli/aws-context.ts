@@ -6,6 +6,7 @@ import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { MISSING_CREDENTIALS_ERRORS, REJECTED_CREDENTIALS_ERRORS } from "../../lambda/adapters/aws-errors.js";
 import { KmsKeyError, KmsTokenSigner, kmsKeyRegionOf } from "../../lambda/adapters/kms-signer.js";
 import { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import {
@@ -150,14 +151,6 @@ export function stackArguments(stack: StackSession): string {
   return ` --stack ${stack.name}${stack.region === undefined ? "" : ` --region ${stack.region}`}`;
 }
 
-const CREDENTIALS_MISSING = new Set(["CredentialsProviderError", "ProviderError", "TokenProviderError"]);
-const CREDENTIALS_REJECTED = new Set([
-  "UnrecognizedClientException",
-  "InvalidSignatureException",
-  "ExpiredTokenException",
-  "ExpiredToken",
-]);
-
 /** Maps an AWS error from the registry tables to a CliError; anything else (CliError included) passes. */
 function explainDynamoError(
   error: unknown,
@@ -165,12 +158,12 @@ function explainDynamoError(
   outputs: StackOutputs & { region: string },
 ): unknown {
   if (!(error instanceof Error)) return error;
-  const aws = "$metadata" in error || CREDENTIALS_MISSING.has(error.name);
+  const aws = "$metadata" in error || MISSING_CREDENTIALS_ERRORS.has(error.name);
   if (!aws || error instanceof CliError) return error;
   const tables = `${outputs.streamsTable}, ${outputs.apiKeysTable}`;
   const code = (error as { code?: unknown }).code;
-  if (CREDENTIALS_MISSING.has(error.name)) return new CliError(NO_CREDENTIALS_MESSAGE);
-  if (CREDENTIALS_REJECTED.has(error.name)) {
+  if (MISSING_CREDENTIALS_ERRORS.has(error.name)) return new CliError(NO_CREDENTIALS_MESSAGE);
+  if (REJECTED_CREDENTIALS_ERRORS.has(error.name)) {
     return new CliError(
       `AWS rejected your credentials (${error.name}); refresh them (aws sso login, new keys) or pick another AWS_PROFILE`,
     );

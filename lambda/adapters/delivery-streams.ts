@@ -12,6 +12,7 @@ import {
 } from "@aws-sdk/client-firehose";
 import type { Logger } from "../core/ports.js";
 import type { StreamRecord } from "../core/types.js";
+import { awsErrorName } from "./aws-errors.js";
 import {
   createDeliveryStreamInput,
   type DeliveryTarget,
@@ -89,7 +90,7 @@ export class DeliveryStreams {
       );
       return "deleted";
     } catch (error) {
-      if (errorName(error) === "ResourceNotFoundException") return "absent";
+      if (awsErrorName(error) === "ResourceNotFoundException") return "absent";
       throw error;
     }
   }
@@ -102,7 +103,7 @@ export class DeliveryStreams {
         new DescribeDeliveryStreamCommand({ DeliveryStreamName: name }),
       ));
     } catch (error) {
-      if (errorName(error) !== "ResourceNotFoundException") throw setupErrorOr(error, name, "describe");
+      if (awsErrorName(error) !== "ResourceNotFoundException") throw setupErrorOr(error, name, "describe");
       await this.create(stream, name);
       return "pending";
     }
@@ -128,7 +129,7 @@ export class DeliveryStreams {
       );
     } catch (error) {
       // Another attempt (a retried event) created it meanwhile: the next Describe sees it.
-      if (errorName(error) === "ResourceInUseException") return;
+      if (awsErrorName(error) === "ResourceInUseException") return;
       throw setupErrorOr(error, name, "create");
     }
     this.metrics.created(1);
@@ -196,13 +197,8 @@ const SETUP_PROBLEMS: Readonly<Record<string, (name: string, action: string, det
 
 /** The DeliverySetupError for a non-retryable Firehose error, else the error itself. */
 function setupErrorOr(error: unknown, name: string, action: string): unknown {
-  const problem = SETUP_PROBLEMS[errorName(error)];
+  const problem = SETUP_PROBLEMS[awsErrorName(error)];
   if (problem === undefined) return error;
-  const detail = error instanceof Error && error.message !== "" ? error.message : errorName(error);
+  const detail = error instanceof Error && error.message !== "" ? error.message : awsErrorName(error);
   return new DeliverySetupError(name, problem(name, action, detail), { cause: error });
-}
-
-/** The SDK names service errors by their exception type (also those it has no class for). */
-export function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : "";
 }

@@ -5,6 +5,7 @@
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../core/constants.js";
 import { type IngestError, ServiceUnavailableError, ThrottledError } from "../core/errors.js";
 import type { StreamRecord } from "../core/types.js";
+import { awsErrorName, NETWORK_ERROR_CODES } from "./aws-errors.js";
 
 /** Seconds a client waits while delivery streams are being created (or were not found). */
 export const NOT_READY_RETRY_AFTER_SECONDS = 30;
@@ -40,16 +41,6 @@ const MISCONFIGURED_NAMES = new Set([
 ]);
 const TIMEOUT_NAMES = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException", "AbortError"]);
 const UNAVAILABLE_NAMES = new Set(["InternalFailure", "ServiceException", "InternalServerError"]);
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-]);
 
 /** The fields of an SDK or Node error this module reads; everything optional because nothing is guaranteed. */
 interface ErrorShape {
@@ -68,8 +59,7 @@ function shapeOf(error: unknown): ErrorShape {
 
 /** The error's `name` (never its message, which may quote the request), for logs. */
 export function errorName(error: unknown): string {
-  const name = shapeOf(error).name;
-  return typeof name === "string" ? name : typeof error;
+  return awsErrorName(error) || typeof error;
 }
 
 /** Classifies what a PutRecord call rejected with, by error name, fault, HTTP status and Node error code. */
@@ -85,7 +75,7 @@ export function classifyFailure(error: unknown): FailureKind {
   if (TIMEOUT_NAMES.has(name) || code === "ETIMEDOUT") return "timeout";
   // Node's "socket hang up" usually carries ECONNRESET; its fixed message is the fallback when it does not.
   const hangUp = shape.message === "socket hang up";
-  const network = NETWORK_CODES.has(code) || hangUp;
+  const network = NETWORK_ERROR_CODES.has(code) || hangUp;
   if (UNAVAILABLE_NAMES.has(name) || status >= 500 || shape.$fault === "server" || network)
     return "unavailable";
   return "rejected";

@@ -4,6 +4,13 @@
  */
 import { type KMSClient, SignCommand } from "@aws-sdk/client-kms";
 import type { TokenSigner } from "../core/access-token.js";
+import {
+  awsErrorName,
+  MISSING_CREDENTIALS_ERRORS,
+  NETWORK_ERROR_CODES,
+  nodeErrorCode,
+  REJECTED_CREDENTIALS_ERRORS,
+} from "./aws-errors.js";
 import { derToJoseSignature } from "./ecdsa-signature.js";
 
 /** KMS signs RAW messages of at most this many bytes (larger ones would have to be pre-hashed). */
@@ -94,30 +101,17 @@ export function kmsKeyRegionOf(keyArn: string): string {
   return keyArn.split(":")[3] ?? "";
 }
 
-/** Names that mean the caller has no usable credentials (none found, or rejected by AWS). */
-const CREDENTIAL_ERRORS = new Set([
-  "CredentialsProviderError",
-  "UnrecognizedClientException",
-  "InvalidClientTokenId",
-  "ExpiredTokenException",
-  "ExpiredToken",
-  "InvalidSignatureException",
-]);
-
-/** Socket-level failures: KMS was not reached at all. */
-const NETWORK_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
-
 /**
  * Turns a KMS client error into a KmsKeyError that says what to fix. `action` reads "<action> <key>", e.g.
  * "sign with" or "read the public key of".
  */
 export function explainKmsError(error: unknown, keyArn: string, action: string): KmsKeyError {
-  const name = error instanceof Error ? error.name : "";
-  const code = (error as { code?: unknown } | undefined)?.code;
+  const name = awsErrorName(error);
+  const code = nodeErrorCode(error);
   const detail = error instanceof Error ? error.message : String(error);
   const cannot = `cannot ${action} KMS key ${keyArn}`;
   const options = { cause: error };
-  if (CREDENTIAL_ERRORS.has(name)) {
+  if (MISSING_CREDENTIALS_ERRORS.has(name) || REJECTED_CREDENTIALS_ERRORS.has(name)) {
     return new KmsKeyError(
       `${cannot}: no valid AWS credentials (${name}); configure them (aws configure, AWS_PROFILE, or environment variables)`,
       options,
@@ -161,7 +155,7 @@ export function explainKmsError(error: unknown, keyArn: string, action: string):
     case "TimeoutError":
       return new KmsKeyError(`${cannot}: KMS did not answer in time; check the network and retry`, options);
   }
-  if (typeof code === "string" && NETWORK_CODES.has(code)) {
+  if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
     return new KmsKeyError(`${cannot}: KMS cannot be reached (${code}); check the network`, options);
   }
   return new KmsKeyError(`${cannot}: ${name === "" ? "" : `${name}: `}${detail}`, options);

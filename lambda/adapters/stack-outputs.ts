@@ -3,6 +3,13 @@
  * token key, issuer and audience, bucket), with errors that say what to do when the stack cannot be used.
  */
 import { type CloudFormationClient, DescribeStacksCommand, type Stack } from "@aws-sdk/client-cloudformation";
+import {
+  awsErrorName,
+  MISSING_CREDENTIALS_ERRORS,
+  NETWORK_ERROR_CODES,
+  nodeErrorCode,
+  REJECTED_CREDENTIALS_ERRORS,
+} from "./aws-errors.js";
 
 /** The outputs of a Streaming Ingest stack (CfnOutput ids on the stack, so the OutputKeys are fixed). */
 export interface StackOutputs {
@@ -114,27 +121,17 @@ function notFound(stackName: string, region: string, cause?: unknown): StackOutp
   );
 }
 
-const CREDENTIALS_MISSING = new Set(["CredentialsProviderError", "ProviderError", "TokenProviderError"]);
-const CREDENTIALS_REJECTED = new Set([
-  "InvalidClientTokenId",
-  "ExpiredToken",
-  "ExpiredTokenException",
-  "SignatureDoesNotMatch",
-  "UnrecognizedClientException",
-]);
-const NETWORK_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
-
 function explainDescribeError(error: unknown, stackName: string, region: string): StackOutputsError {
-  const name = error instanceof Error ? error.name : "";
+  const name = awsErrorName(error);
   const detail = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown } | undefined)?.code;
+  const code = nodeErrorCode(error);
   const options = { cause: error };
   // CloudFormation answers an unknown stack with a ValidationError "Stack with id X does not exist".
   if (name === "ValidationError" && /does not exist/.test(detail)) return notFound(stackName, region, error);
   if (name === "ValidationError")
     return new StackOutputsError(`CloudFormation refused stack name ${stackName}: ${detail}`, options);
-  if (CREDENTIALS_MISSING.has(name)) return new StackOutputsError(NO_CREDENTIALS_MESSAGE, options);
-  if (CREDENTIALS_REJECTED.has(name)) {
+  if (MISSING_CREDENTIALS_ERRORS.has(name)) return new StackOutputsError(NO_CREDENTIALS_MESSAGE, options);
+  if (REJECTED_CREDENTIALS_ERRORS.has(name)) {
     return new StackOutputsError(
       `AWS rejected your credentials (${name}); refresh them (aws sso login, new keys) or pick another AWS_PROFILE`,
       options,
@@ -148,9 +145,9 @@ function explainDescribeError(error: unknown, stackName: string, region: string)
   }
   if (name === "Throttling" || name === "ThrottlingException")
     return new StackOutputsError("CloudFormation throttled the request; retry shortly", options);
-  if (name === "TimeoutError" || (typeof code === "string" && NETWORK_CODES.has(code))) {
+  if (name === "TimeoutError" || (code !== undefined && NETWORK_ERROR_CODES.has(code))) {
     return new StackOutputsError(
-      `cannot reach CloudFormation in region ${region}${typeof code === "string" ? ` (${code})` : ""}; check the network and --region`,
+      `cannot reach CloudFormation in region ${region}${code === undefined ? "" : ` (${code})`}; check the network and --region`,
       options,
     );
   }

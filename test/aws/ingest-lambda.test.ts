@@ -4,7 +4,7 @@
  * with a real P-256 key), Firehose is mocked with aws-sdk-client-mock for success, throttling, service errors
  * and timeouts. Metrics and logs are read from what Powertools writes to stdout.
  */
-import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,11 +12,12 @@ import { gzipSync } from "node:zlib";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { FirehoseClient, PutRecordCommand } from "@aws-sdk/client-firehose";
-import { GetPublicKeyCommand, type GetPublicKeyCommandOutput, KMSClient } from "@aws-sdk/client-kms";
+import { GetPublicKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
 import { Decoder } from "cbor-x";
 import type { RegistryTables } from "../../lambda/adapters/dynamo-registry.js";
 import { createFirehoseClient } from "../../lambda/adapters/firehose-sink.js";
+import { KmsTokenSigner } from "../../lambda/adapters/kms-signer.js";
 import { KeyObjectSigner } from "../../lambda/adapters/local-signer.js";
 import { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import type { IngestConfig } from "../../lambda/aws/ingest-config.js";
@@ -29,6 +30,7 @@ import {
   registryClient,
   startEmbeddedRegistry,
 } from "../../lambda/local/embedded-registry.js";
+import { FakeKmsKeys } from "../helpers/fake-kms.js";
 import { httpApiEvent, lambdaContext } from "../helpers/http-api-events.js";
 import { type FakeClock, makeApiKey, makeStream } from "../helpers/in-memory-ports.js";
 import { tokenClock } from "../helpers/tokens.js";
@@ -51,18 +53,12 @@ const GLOBEX_STREAM = "is-Globex01";
 const PREFIX = "StreamingIngest";
 const SECRET_FIELD = "card-4111111111111111";
 
-const signingKeys = generateKeyPairSync("ec", { namedCurve: "P-256" });
+/** The stack's signing key: tokens are issued through KMS Sign, verified with its GetPublicKey answer. */
+const kmsKeys = new FakeKmsKeys();
+kmsKeys.add(KEY_ARN);
+/** A key of the same shape that KMS does not hold: its signatures must be refused. */
 const strangerKeys = generateKeyPairSync("ec", { namedCurve: "P-256" });
-const spki = createPublicKey(signingKeys.privateKey).export({ format: "der", type: "spki" });
-
-const PUBLIC_KEY: GetPublicKeyCommandOutput = {
-  KeyId: KEY_ARN,
-  PublicKey: new Uint8Array(spki),
-  KeySpec: "ECC_NIST_P256",
-  KeyUsage: "SIGN_VERIFY",
-  SigningAlgorithms: ["ECDSA_SHA_256"],
-  $metadata: {},
-};
+const PUBLIC_KEY = kmsKeys.publicKeyOutput(KEY_ARN);
 
 const firehose = mockClient(FirehoseClient);
 const kms = mockClient(KMSClient);
@@ -134,11 +130,10 @@ async function harness(
   options: { randoms?: number[]; config?: Partial<IngestConfig>; registry?: string } = {},
 ): Promise<Harness> {
   firehose.reset();
-  kms.reset();
   firehose
     .on(PutRecordCommand)
     .resolves({ RecordId: "49546986683135544286507457936321625675700192471156785154", Encrypted: true });
-  kms.on(GetPublicKeyCommand).resolves(PUBLIC_KEY);
+  kmsKeys.install(kms);
   const clock = tokenClock();
   const stdout: string[] = [];
   // Powertools writes info lines and EMF to stdout, warnings and errors to stderr: keep both, in order.
@@ -173,7 +168,7 @@ async function harness(
   const issued = await issueAccessToken({
     issuer: ISSUER,
     audience: AUDIENCE,
-    signer: new KeyObjectSigner(KEY_UUID, signingKeys.privateKey),
+    signer: new KmsTokenSigner({ client: new KMSClient({ region: "eu-west-1" }), keyArn: KEY_ARN }),
     key,
     days: 3,
     clock,

@@ -1,8 +1,3 @@
-/**
- * `ingest … --stack NAME` in-process: CloudFormation and KMS mocked (KMS signs with a real P-256 key), the
- * registry tables on the real embedded DynamoDB (dynalite) under the names the stack's outputs give.
- */
-import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,13 +7,7 @@ import {
   DescribeStacksCommand,
   type DescribeStacksCommandInput,
 } from "@aws-sdk/client-cloudformation";
-import {
-  GetPublicKeyCommand,
-  KMSClient,
-  KMSInvalidStateException,
-  SignCommand,
-  type SignCommandInput,
-} from "@aws-sdk/client-kms";
+import { KMSClient, KMSInvalidStateException, SignCommand } from "@aws-sdk/client-kms";
 import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { type AwsClientFactory, defaultAwsClients } from "../../bin/cli/aws-context.js";
@@ -31,6 +20,7 @@ import {
   registryClient,
   startEmbeddedRegistry,
 } from "../../lambda/local/embedded-registry.js";
+import { FakeKmsKeys } from "../helpers/fake-kms.js";
 import { decodeTokenPart } from "../helpers/tokens.js";
 
 const STACK = "ingest-prod";
@@ -51,13 +41,13 @@ const OUTPUTS = {
 const BROKEN_STACK = "ingest-broken";
 const API_BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com";
 
-const signingKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const kmsKeys = new FakeKmsKeys();
+kmsKeys.add(OUTPUTS.TokenSigningKeyArn);
 const cloudFormation = mockClient(CloudFormationClient);
 const kms = mockClient(KMSClient);
 
 function fakeAws(): void {
   cloudFormation.reset();
-  kms.reset();
   cloudFormation.on(DescribeStacksCommand).callsFake((input: DescribeStacksCommandInput) => {
     const outputs =
       input.StackName === STACK
@@ -84,19 +74,7 @@ function fakeAws(): void {
       ],
     };
   });
-  kms.on(SignCommand).callsFake((input: SignCommandInput) => ({
-    KeyId: input.KeyId,
-    SigningAlgorithm: "ECDSA_SHA_256",
-    Signature: new Uint8Array(
-      sign("sha256", input.Message ?? new Uint8Array(), { key: signingKey.privateKey, dsaEncoding: "der" }),
-    ),
-  }));
-  kms.on(GetPublicKeyCommand).resolves({
-    KeyId: OUTPUTS.TokenSigningKeyArn,
-    KeySpec: "ECC_NIST_P256",
-    KeyUsage: "SIGN_VERIFY",
-    PublicKey: new Uint8Array(signingKey.publicKey.export({ type: "spki", format: "der" })),
-  });
+  kmsKeys.install(kms);
 }
 
 let work: string;

@@ -1,17 +1,9 @@
-/**
- * KmsTokenSigner against a mocked KMS that signs with a real local P-256 key (DER, exactly what KMS returns):
- * the tokens it issues verify with the JWKS loadKmsJwks builds, including while two keys are live.
- */
-import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import {
   DisabledException,
-  GetPublicKeyCommand,
-  type GetPublicKeyCommandInput,
   KMSClient,
   KMSInvalidStateException,
   NotFoundException,
   SignCommand,
-  type SignCommandInput,
 } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
 import { JwksTokenVerifier } from "../../lambda/adapters/jwt-verifier.js";
@@ -27,6 +19,7 @@ import { issueAccessToken } from "../../lambda/core/access-token.js";
 import { UnauthorizedError } from "../../lambda/core/errors.js";
 import { systemClock } from "../../lambda/core/ports.js";
 import type { ApiKeyRecord } from "../../lambda/core/types.js";
+import { FakeKmsKeys } from "../helpers/fake-kms.js";
 import { rejectedWith } from "../helpers/thrown.js";
 import { decodeTokenPart } from "../helpers/tokens.js";
 
@@ -46,34 +39,14 @@ const API_KEY: ApiKeyRecord = {
 };
 
 /** KMS keys by ARN: real P-256 pairs; Sign answers DER like KMS, GetPublicKey the SPKI DER. */
-const keys = new Map<string, { privateKey: KeyObject; publicKey: KeyObject }>([
-  [ARN_1, generateKeyPairSync("ec", { namedCurve: "P-256" })],
-  [ARN_2, generateKeyPairSync("ec", { namedCurve: "P-256" })],
-]);
+const keys = new FakeKmsKeys();
+keys.add(ARN_1);
+keys.add(ARN_2);
 
 const kms = mockClient(KMSClient);
 
 function fakeKms(): void {
-  kms.reset();
-  kms.on(SignCommand).callsFake((input: SignCommandInput) => {
-    const key = keys.get(input.KeyId ?? "");
-    if (key === undefined || input.Message === undefined)
-      throw new NotFoundException({ message: `Key '${input.KeyId}' does not exist`, $metadata: {} });
-    const signature = sign("sha256", input.Message, { key: key.privateKey, dsaEncoding: "der" });
-    return { KeyId: input.KeyId, Signature: new Uint8Array(signature), SigningAlgorithm: "ECDSA_SHA_256" };
-  });
-  kms.on(GetPublicKeyCommand).callsFake((input: GetPublicKeyCommandInput) => {
-    const key = keys.get(input.KeyId ?? "");
-    if (key === undefined)
-      throw new NotFoundException({ message: `Key '${input.KeyId}' does not exist`, $metadata: {} });
-    return {
-      KeyId: input.KeyId,
-      KeySpec: "ECC_NIST_P256",
-      KeyUsage: "SIGN_VERIFY",
-      SigningAlgorithms: ["ECDSA_SHA_256"],
-      PublicKey: new Uint8Array(key.publicKey.export({ type: "spki", format: "der" })),
-    };
-  });
+  keys.install(kms);
 }
 
 const client = new KMSClient({ region: "eu-west-1" });
