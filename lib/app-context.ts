@@ -24,6 +24,7 @@ export const CONTEXT_KEYS = [
   "tokenSigningKeyGenerations",
   "registryCacheTtlSeconds",
   "deliveryStreamPrefix",
+  "requestLogs",
 ] as const;
 
 type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -68,6 +69,7 @@ export function readAppSettings(
       ),
       registryCacheTtlSeconds: optionalNumber("registryCacheTtlSeconds", read("registryCacheTtlSeconds")),
       deliveryStreamPrefix: optionalString("deliveryStreamPrefix", read("deliveryStreamPrefix")),
+      requestLogs: optionalBoolean("requestLogs", read("requestLogs")),
     },
   };
 }
@@ -84,6 +86,14 @@ function optionalNumber(key: ContextKey, value: unknown): number | undefined {
     typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : Number.NaN;
   if (!Number.isFinite(parsed)) throw contextError(key, value, "a number");
   return parsed;
+}
+
+/** true/false from cdk.json, or "true"/"false" from `-c key=…`. */
+function optionalBoolean(key: ContextKey, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  const text = typeof value === "string" ? value.trim().toLowerCase() : undefined;
+  if (text === "true" || text === "false") return text === "true";
+  throw contextError(key, value, "true or false");
 }
 
 function optionalString(key: ContextKey, value: unknown): string | undefined {

@@ -4,7 +4,13 @@
  */
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -29,6 +35,12 @@ export interface BundledFunctionProps {
    * @default RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Lowest level of log lines kept, both the function's own and the Lambda platform's (START/END/REPORT are
+   * INFO): `WARN` keeps only problems, which is most of the log cost at high request rates.
+   * @default "INFO"
+   */
+  readonly logLevel?: "INFO" | "WARN";
 }
 
 /**
@@ -69,6 +81,10 @@ export class BundledFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      // JSON platform lines, and Lambda drops lines below the level (it also tells Powertools the level).
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: props.logLevel === "WARN" ? ApplicationLogLevel.WARN : ApplicationLogLevel.INFO,
+      systemLogLevelV2: props.logLevel === "WARN" ? SystemLogLevel.WARN : SystemLogLevel.INFO,
       environment: { ...props.environment },
       projectRoot: paths.root,
       depsLockFilePath: paths.lockFile,

@@ -48,6 +48,12 @@ export interface IngestFunctionProps {
    * @default RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * One INFO summary line per request (stream, status, error code, latency), plus Lambda's START/END/REPORT
+   * lines. Off, only warnings and errors are logged: about half the CloudWatch Logs cost per request.
+   * @default true
+   */
+  readonly requestLogs?: boolean;
 }
 
 /** NodejsFunction for lambda/aws/ingest-entry.ts: arm64, 1024 MiB, 15 s, least-privilege role. */
@@ -73,6 +79,7 @@ export class IngestFunction extends Construct {
       memorySize: 1024,
       timeout: Duration.seconds(15),
       logRetention: props.logRetention,
+      logLevel: props.requestLogs === false ? "WARN" : "INFO",
       environment: {
         STREAMS_TABLE: props.streamsTable.tableName,
         API_KEYS_TABLE: props.apiKeysTable.tableName,

@@ -70,6 +70,12 @@ export interface StreamingIngestStackProps extends StackProps {
    * @default 30
    */
   readonly registryCacheTtlSeconds?: number;
+  /**
+   * Log one summary line per request from the ingest Lambda (and Lambda's START/END/REPORT lines); false keeps
+   * only warnings and errors, to save CloudWatch Logs cost at high rates. Metrics are unaffected.
+   * @default true
+   */
+  readonly requestLogs?: boolean;
 }
 
 /** The deployable Streaming Ingest stack. */
@@ -122,6 +128,7 @@ export class StreamingIngestStack extends Stack {
       deliveryStreamPrefix,
       registryCacheTtlSeconds,
       logRetention: props.logRetention,
+      requestLogs: props.requestLogs,
     });
     this.api = new IngestApi(this, "Api", {
       handler: this.ingest.function,

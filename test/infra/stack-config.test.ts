@@ -104,6 +104,7 @@ describe("app context", () => {
         tokenSigningKeyGenerations: ["v1"],
         registryCacheTtlSeconds: 30,
         deliveryStreamPrefix: undefined,
+        requestLogs: true,
       },
     });
   });
@@ -118,6 +119,7 @@ describe("app context", () => {
         registryCacheTtlSeconds: "15",
         tokenSigningKeyGenerations: "v1, v2",
         alarmEmail: "ops@example.com",
+        requestLogs: "false",
       }),
       {},
     );
@@ -129,6 +131,7 @@ describe("app context", () => {
       registryCacheTtlSeconds: 15,
       tokenSigningKeyGenerations: ["v1", "v2"],
       alarmEmail: "ops@example.com",
+      requestLogs: false,
     });
   });
 
@@ -159,6 +162,10 @@ describe("app context", () => {
       expect.stringContaining('context "tokenSigningKeyGenerations": got [1,2]'),
     ],
     [{ stackName: "1st-stack" }, expect.stringContaining('context "stackName": got "1st-stack"')],
+    [
+      { requestLogs: "no" },
+      'context "requestLogs": got "no"; set true or false (in cdk.json "context" or with -c requestLogs=…).',
+    ],
   ])("names the context key of a bad value %j", (context, message) => {
     expect(thrownBy(() => readAppSettings(contextOf(context), {}), InvalidPropError).message).toEqual(
       message,

@@ -1,6 +1,7 @@
 /** The two Lambdas of the synthesized stack: runtime, settings, environment, event sources and exact IAM. */
 import { Match } from "aws-cdk-lib/assertions";
 import type { IRole } from "aws-cdk-lib/aws-iam";
+import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
 import {
   allowedActions,
   resolved,
@@ -81,8 +82,24 @@ describe("ingest Lambda", () => {
     });
   });
 
-  it("logs to its own log group", () => {
-    expect(props.LoggingConfig).toEqual({ LogGroup: r(stack.ingest.bundled.logGroup.logGroupName) });
+  it("logs JSON to its own log group, INFO and up (a summary line per request)", () => {
+    expect(props.LoggingConfig).toEqual({
+      LogGroup: r(stack.ingest.bundled.logGroup.logGroupName),
+      LogFormat: "JSON",
+      ApplicationLogLevel: "INFO",
+      SystemLogLevel: "INFO",
+    });
+  });
+
+  it("keeps only warnings and errors, its own and the platform's, with requestLogs false", () => {
+    const quiet = synthesizeStack({ requestLogs: false }, "QuietTest");
+    const fn = quiet.stack.ingest.function.node.defaultChild as CfnFunction;
+    const quietProps = quiet.template.toJSON().Resources[quiet.stack.getLogicalId(fn)].Properties;
+    expect(quietProps.LoggingConfig).toMatchObject({
+      LogFormat: "JSON",
+      ApplicationLogLevel: "WARN",
+      SystemLogLevel: "WARN",
+    });
   });
 
   describe("role", () => {
