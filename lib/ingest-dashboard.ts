@@ -59,6 +59,7 @@ export class IngestDashboard extends Construct {
           m.ingest(IngestMetric.deliveryLatency, Stats.p(99)),
         ]),
       ],
+      [graph("Rejections by status code (ingest Lambda)", [m.rejectedByStatus()])],
       [
         graph("Ingest Lambda duration (ms)", [
           ingestFn.durationP50,

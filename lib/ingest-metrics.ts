@@ -55,6 +55,18 @@ export class IngestMetrics {
     return customMetric(name, PROVISIONER_SERVICE, Stats.SUM);
   }
 
+  /**
+   * The ingest Lambda's rejections, one line per HTTP status code: `Rejected` carries a `status` dimension next
+   * to `service`, and a SEARCH finds every status that occurred without listing them.
+   */
+  rejectedByStatus(): MathExpression {
+    return new MathExpression({
+      expression: `SEARCH('{${METRICS_NAMESPACE},service,status} MetricName="${IngestMetric.rejected}" service="${INGEST_SERVICE}"', 'Sum', ${METRIC_PERIOD.toSeconds()})`,
+      label: "",
+      period: METRIC_PERIOD,
+    });
+  }
+
   /** Percentage of API requests answered 5xx (by API Gateway or the Lambda); 0 without traffic. */
   apiServerErrorRate(): MathExpression {
     return new MathExpression({

@@ -299,6 +299,10 @@ describe("dashboard", () => {
       ['\\"ProvisioningFailures\\"', '\\"ApproximateNumberOfMessagesVisible\\"'],
     ],
     ["the alarms' status", ['\\"type\\":\\"alarm\\"']],
+    [
+      "the Lambda's rejections by status code (a SEARCH over the status dimension)",
+      ["Rejections by status code", "SEARCH('{StreamingIngest,service,status} MetricName=", "Rejected"],
+    ],
   ])("shows %s", (_what, fragments) => {
     for (const fragment of fragments) expect(body).toContain(fragment);
   });
