@@ -18,6 +18,7 @@ import { Decoder } from "cbor-x";
 import type { RegistryTables } from "../../lambda/adapters/dynamo-registry.js";
 import { createFirehoseClient } from "../../lambda/adapters/firehose-sink.js";
 import { KmsTokenSigner } from "../../lambda/adapters/kms-signer.js";
+import { KEY_LOAD_RETRY_INTERVAL_MS } from "../../lambda/adapters/kms-token-verifier.js";
 import { KeyObjectSigner } from "../../lambda/adapters/local-signer.js";
 import { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import type { IngestConfig } from "../../lambda/aws/ingest-config.js";
@@ -461,9 +462,16 @@ describe("ingest Lambda: every rejection of the contract", () => {
     const first = await h.post(JSON_STREAM, "{}");
     expect(first.statusCode).toBe(503);
     expect(errorCode(first)).toBe("token_keys_unavailable");
-    const second = await h.post(JSON_STREAM, "{}");
+    expect(first.headers?.["retry-after"]).toBe("1");
+    // Within the retry interval KMS is left alone: an outage must not become one KMS call per request.
+    h.clock.advance(KEY_LOAD_RETRY_INTERVAL_MS - 1);
+    const soon = await h.post(JSON_STREAM, "{}");
+    expect(soon.statusCode).toBe(503);
+    expect(calls).toBe(1);
+    h.clock.advance(1);
+    const later = await h.post(JSON_STREAM, "{}");
     expect(calls).toBe(2);
-    expect(second.statusCode).toBe(202);
+    expect(later.statusCode).toBe(202);
   });
 
   it("answers 503 registry_unavailable when DynamoDB cannot be reached", async () => {
