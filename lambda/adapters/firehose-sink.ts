@@ -17,6 +17,7 @@ import {
   notFoundError,
   notReadyError,
 } from "./firehose-errors.js";
+import { boundedRequests } from "./request-bounds.js";
 
 /** Why an attempt failed in a way worth another attempt. */
 export type DeliveryFailureReason = "throttled" | "unavailable" | "timeout";
@@ -280,6 +281,6 @@ export function createFirehoseClient(
     ...(options.region === undefined ? {} : { region: options.region }),
     maxAttempts: 1,
     // Without throwOnRequestTimeout the SDK's handler only logs a warning when requestTimeout passes.
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout, throwOnRequestTimeout: true },
+    requestHandler: boundedRequests(requestTimeout, CONNECTION_TIMEOUT_MS),
   });
 }

@@ -8,12 +8,13 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { FirehoseClient } from "@aws-sdk/client-firehose";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { boundedRequests } from "../adapters/request-bounds.js";
 import { METRICS_NAMESPACE, PROVISIONER_SERVICE } from "./metric-names.js";
 import { readProvisionerConfig } from "./provisioner-config.js";
 import { createProvisionerLambda, type ProvisionerLambda } from "./provisioner-lambda.js";
 
 /** Bounds each SDK call, so a hung connection fails the record (and is retried) instead of the invocation. */
-const requestHandler = { connectionTimeout: 5_000, requestTimeout: 20_000 };
+const requestHandler = boundedRequests(20_000, 5_000);
 
 let lambda: ProvisionerLambda | undefined;
 
