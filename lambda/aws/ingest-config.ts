@@ -2,6 +2,8 @@
  * The ingest Lambda's configuration, read once per container from the environment the stack sets, validated,
  * typed and frozen. A bad value fails the cold start with a message naming the variable.
  */
+
+import { KmsKeyError, kmsKeyIdOf } from "../adapters/kms-signer.js";
 import {
   ConfigError,
   type Environment,
@@ -29,8 +31,6 @@ export interface IngestConfig {
  */
 export const DELIVERY_BUDGET_BOUNDS = { min: 100, max: 9_000 } as const;
 
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/;
-
 export function readIngestConfig(env: Environment = process.env): IngestConfig {
   const tokenKeyArns = requiredVariable(env, "TOKEN_KEY_ARNS")
     .split(",")
@@ -38,7 +38,11 @@ export function readIngestConfig(env: Environment = process.env): IngestConfig {
     .filter((arn) => arn !== "");
   if (tokenKeyArns.length === 0) throw new ConfigError("TOKEN_KEY_ARNS", "lists no key ARN");
   for (const arn of tokenKeyArns) {
-    if (!KMS_KEY_ARN.test(arn)) {
+    // The same rule the key loader applies (kid = key id), checked at cold start to name the variable.
+    try {
+      kmsKeyIdOf(arn);
+    } catch (error) {
+      if (!(error instanceof KmsKeyError)) throw error;
       throw new ConfigError("TOKEN_KEY_ARNS", `holds ${JSON.stringify(arn)}, which is not a KMS key ARN`);
     }
   }

@@ -44,6 +44,11 @@ describe("readIngestConfig", () => {
     ["TOKEN_ISSUER", { TOKEN_ISSUER: "  " }, "must be set"],
     ["TOKEN_KEY_ARNS", { TOKEN_KEY_ARNS: " , " }, "lists no key ARN"],
     ["TOKEN_KEY_ARNS", { TOKEN_KEY_ARNS: "alias/token-key" }, "not a KMS key ARN"],
+    [
+      "TOKEN_KEY_ARNS",
+      { TOKEN_KEY_ARNS: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-12345678" },
+      "not a KMS key ARN",
+    ],
     ["REGISTRY_CACHE_TTL_SECONDS", { REGISTRY_CACHE_TTL_SECONDS: "61" }, "from 0 to 60"],
     ["REGISTRY_CACHE_TTL_SECONDS", { REGISTRY_CACHE_TTL_SECONDS: "1.5" }, "whole number"],
     ["DELIVERY_BUDGET_MS", { DELIVERY_BUDGET_MS: "20000" }, "from 100 to 9000"],
