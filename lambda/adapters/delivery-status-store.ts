@@ -3,6 +3,7 @@
  * written only to items that still exist, and the delivery streams a stream currently lists.
  */
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { awsErrorName } from "./aws-errors.js";
 
 /** What a stream item says about its delivery streams right now. */
 export type ListedDeliveryStreams =
@@ -109,7 +110,7 @@ export class DeliveryStatusStore {
       );
       return true;
     } catch (error) {
-      if (error instanceof Error && error.name === "ConditionalCheckFailedException") return false;
+      if (awsErrorName(error) === "ConditionalCheckFailedException") return false;
       throw error;
     }
   }

@@ -5,7 +5,7 @@
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../core/constants.js";
 import { type IngestError, ServiceUnavailableError, ThrottledError } from "../core/errors.js";
 import type { StreamRecord } from "../core/types.js";
-import { awsErrorName, NETWORK_ERROR_CODES } from "./aws-errors.js";
+import { awsErrorName, NETWORK_ERROR_CODES, nodeErrorCode } from "./aws-errors.js";
 
 /** Seconds a client waits while delivery streams are being created (or were not found). */
 export const NOT_READY_RETRY_AFTER_SECONDS = 30;
@@ -44,8 +44,6 @@ const UNAVAILABLE_NAMES = new Set(["InternalFailure", "ServiceException", "Inter
 
 /** The fields of an SDK or Node error this module reads; everything optional because nothing is guaranteed. */
 interface ErrorShape {
-  readonly name?: unknown;
-  readonly code?: unknown;
   readonly message?: unknown;
   readonly $fault?: unknown;
   readonly $metadata?: { readonly httpStatusCode?: unknown };
@@ -65,8 +63,8 @@ export function errorName(error: unknown): string {
 /** Classifies what a PutRecord call rejected with, by error name, fault, HTTP status and Node error code. */
 export function classifyFailure(error: unknown): FailureKind {
   const shape = shapeOf(error);
-  const name = typeof shape.name === "string" ? shape.name : "";
-  const code = typeof shape.code === "string" ? shape.code : "";
+  const name = awsErrorName(error);
+  const code = nodeErrorCode(error) ?? "";
   const status = typeof shape.$metadata?.httpStatusCode === "number" ? shape.$metadata.httpStatusCode : 0;
   if (THROTTLED_NAMES.has(name) || status === 429 || shape.$retryable?.throttling === true)
     return "throttled";

@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { ApiKeyRecord, StreamRecord } from "../core/types.js";
+import { awsErrorName } from "./aws-errors.js";
 import type { RegistryTables } from "./dynamo-registry.js";
 import {
   apiKeyFromItem,
@@ -70,7 +71,7 @@ export class RegistryAdmin {
         }),
       );
     } catch (error) {
-      if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+      if (awsErrorName(error) === "ConditionalCheckFailedException") {
         throw new Error(`stream ${String(id)} no longer exists`);
       }
       throw error;
@@ -114,7 +115,7 @@ export class RegistryAdmin {
         new PutCommand({ TableName: table, Item: item, ConditionExpression: "attribute_not_exists(id)" }),
       );
     } catch (error) {
-      if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+      if (awsErrorName(error) === "ConditionalCheckFailedException") {
         throw new AlreadyExistsError(String(item.id));
       }
       throw error;
