@@ -143,6 +143,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
 }
 
 if (require.main === module) {
+  // `ingest read DIR | head`: the reader went away; stop quietly instead of failing on the broken pipe.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   runCli(process.argv.slice(2)).then((code) => {
     // `serve` keeps running: only exit for commands that finished.
     if (code !== 0 || !process.argv.includes("serve")) process.exitCode = code;
