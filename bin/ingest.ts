@@ -130,9 +130,10 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
       // Commander already printed the message (or the help); --help and --version exit 0.
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof CliError) {
+    // An insecure signing key file's message already names the file and the fix: print it without the class.
+    if (error instanceof CliError || (error instanceof Error && error.name === "InsecureKeyFileError")) {
       resolved.stderr(`error: ${error.message}\n`);
-      return error.exitCode;
+      return error instanceof CliError ? error.exitCode : 1;
     }
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     resolved.stderr(`error: ${message}\n`);

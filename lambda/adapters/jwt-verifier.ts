@@ -5,6 +5,7 @@
  */
 import { JwtVerifier } from "aws-jwt-verify";
 import {
+  JwtBaseError,
   JwtExpiredError,
   JwtInvalidAudienceError,
   JwtInvalidIssuerError,
@@ -121,5 +122,9 @@ function toUnauthorized(error: unknown): UnauthorizedError {
     return new UnauthorizedError("access token signature is invalid", "invalid_signature", options);
   if (error instanceof JwtParseError)
     return new UnauthorizedError("access token is not a well-formed JWT", "malformed_token", options);
+  // aws-jwt-verify reports everything it checks as a JwtBaseError; only node:crypto's verify throws its own
+  // error, for a signature of the wrong size (e.g. a truncated token).
+  if (!(error instanceof JwtBaseError))
+    return new UnauthorizedError("access token signature is invalid", "invalid_signature", options);
   return new UnauthorizedError("access token is not valid", "invalid_token", options);
 }

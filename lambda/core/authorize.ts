@@ -1,7 +1,13 @@
 /** Who is calling: the bearer token, its API key's state, and the tenant the request names. */
 import { revokedBeforeSeconds } from "./access-token.js";
-import { ForbiddenError, UnauthorizedError } from "./errors.js";
+import { ForbiddenError, formatBytes, UnauthorizedError } from "./errors.js";
 import type { AccessTokenClaims, Clock, StreamRegistry, TokenVerifier } from "./ports.js";
+
+/**
+ * The longest bearer token looked at. Tokens this API issues are under 1 KB; a longer one is refused before it
+ * is parsed, so oversized tokens cost nothing and never reach the verifier or its cache.
+ */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 
 /** Pulls the token out of `Authorization: Bearer <token>`. */
 export function bearerToken(authorization: string | undefined): string {
@@ -14,6 +20,12 @@ export function bearerToken(authorization: string | undefined): string {
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(authorization);
   if (match?.[1] === undefined) {
     throw new UnauthorizedError("Authorization header must be: Bearer <access token>", "malformed_token");
+  }
+  if (match[1].length > MAX_ACCESS_TOKEN_LENGTH) {
+    throw new UnauthorizedError(
+      `access token is ${formatBytes(match[1].length)} characters long; tokens of this API are at most ${formatBytes(MAX_ACCESS_TOKEN_LENGTH)}`,
+      "malformed_token",
+    );
   }
   return match[1];
 }

@@ -3,6 +3,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { captureLogLine } from "./log-capture.js";
 
 export const CLI = join(__dirname, "..", "..", "dist", "bin", "ingest.js");
 
@@ -26,6 +27,8 @@ export function runCli(dataDir: string, args: readonly string[]): Promise<CliRes
       { timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        // stderr is the CLI's diagnostics (checked for leaks); stdout may hold a token printed on purpose.
+        captureLogLine("ingest cli stderr", stderr);
         resolve({ code, stdout, stderr });
       },
     );
@@ -110,7 +113,10 @@ export function startServerProcess(
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const stderrLines: string[] = [];
-  createInterface({ input: child.stderr }).on("line", (line) => stderrLines.push(line));
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    stderrLines.push(line);
+    captureLogLine("ingest serve stderr", line);
+  });
   const exited = new Promise<number | string>((resolve) => {
     child.once("exit", (code, signal) => resolve(code ?? signal ?? -1));
   });

@@ -6,6 +6,7 @@ import { payloadTooLarge } from "../../lambda/core/body.js";
 import { ServiceUnavailableError } from "../../lambda/core/errors.js";
 import type { Clock, Logger, RecordSink, StreamRegistry } from "../../lambda/core/ports.js";
 import type { AcceptedRecord, ApiKeyRecord, IngestRequest, StreamRecord } from "../../lambda/core/types.js";
+import { captureLogEntry } from "./log-capture.js";
 
 export const TENANT = "acme";
 export const OTHER_TENANT = "globex";
@@ -153,15 +154,20 @@ export class CollectingLogger implements Logger {
   readonly entries: LogEntry[] = [];
 
   info(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: "info", message, fields });
+    this.collect({ level: "info", message, fields });
   }
 
   warn(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: "warn", message, fields });
+    this.collect({ level: "warn", message, fields });
   }
 
   error(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: "error", message, fields });
+    this.collect({ level: "error", message, fields });
+  }
+
+  private collect(entry: LogEntry): void {
+    this.entries.push(entry);
+    captureLogEntry("in-memory logger", entry);
   }
 
   /** Everything logged, as the JSON a log line would hold; for "never logs X" assertions. */

@@ -10,6 +10,7 @@ import type { Clock, Logger } from "../../lambda/core/ports.js";
 import { newStreamRecord } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord, StreamRecord } from "../../lambda/core/types.js";
 import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
+import { captureLogLine } from "./log-capture.js";
 
 /** A clock the test moves by hand. */
 export class ManualClock implements Clock {
@@ -27,13 +28,17 @@ export class ManualClock implements Clock {
 export class CollectingLogger implements Logger {
   readonly lines: string[] = [];
   info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push(JSON.stringify({ level: "info", message, ...fields }));
+    this.push(JSON.stringify({ level: "info", message, ...fields }));
   }
   warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push(JSON.stringify({ level: "warn", message, ...fields }));
+    this.push(JSON.stringify({ level: "warn", message, ...fields }));
   }
   error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push(JSON.stringify({ level: "error", message, ...fields }));
+    this.push(JSON.stringify({ level: "error", message, ...fields }));
+  }
+  private push(line: string): void {
+    this.lines.push(line);
+    captureLogLine("local-runtime logger", line);
   }
 }
 

@@ -1,5 +1,5 @@
 /** Who is calling: the Bearer token, its API key's state on every request, and the tenant the request names. */
-import { authorize, bearerToken } from "../../lambda/core/authorize.js";
+import { authorize, bearerToken, MAX_ACCESS_TOKEN_LENGTH } from "../../lambda/core/authorize.js";
 import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from "../../lambda/core/errors.js";
 import type { AccessTokenClaims, TokenVerifier } from "../../lambda/core/ports.js";
 import {
@@ -10,7 +10,7 @@ import {
   OTHER_TENANT,
   TENANT,
 } from "../helpers/in-memory-ports.js";
-import { rejectionOf } from "../helpers/thrown.js";
+import { rejectionOf, thrownBy } from "../helpers/thrown.js";
 
 const NOW_SECONDS = Math.floor(new FakeClock().now() / 1000);
 
@@ -74,6 +74,17 @@ describe("bearerToken", () => {
     expect(thrown).toBeInstanceOf(UnauthorizedError);
     expect((thrown as UnauthorizedError).code).toBe(code);
     expect((thrown as UnauthorizedError).status).toBe(401);
+  });
+
+  it("takes a token of exactly MAX_ACCESS_TOKEN_LENGTH characters and refuses one character more, unparsed", () => {
+    const longest = "a".repeat(MAX_ACCESS_TOKEN_LENGTH);
+    expect(bearerToken(`Bearer ${longest}`)).toBe(longest);
+    const error = thrownBy(() => bearerToken(`Bearer ${longest}a`), UnauthorizedError);
+    expect({ status: error.status, code: error.code, message: error.message }).toEqual({
+      status: 401,
+      code: "malformed_token",
+      message: "access token is 4,097 characters long; tokens of this API are at most 4,096",
+    });
   });
 });
 

@@ -145,6 +145,13 @@ describe("JwksTokenVerifier", () => {
     expect(unauthorizedOf(() => makeVerifier(tokenClock()).verify(craftToken({ claims }))).code).toBe(code);
   });
 
+  it("answers invalid_signature (not a generic invalid_token) for a signature of the wrong size", () => {
+    // node:crypto, not aws-jwt-verify, throws for it ("Malformed signature"): a truncated token.
+    const error = unauthorizedOf(() => makeVerifier(tokenClock()).verify(craftToken().slice(0, -10)));
+    expect(error.code).toBe("invalid_signature");
+    expect(error.status).toBe(401);
+  });
+
   describe("cache of verified tokens", () => {
     it("checks the signature of a token once: the second verify returns the cached claims", async () => {
       const clock = tokenClock();

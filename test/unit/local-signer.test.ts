@@ -1,10 +1,11 @@
 /** The local signing keys: created once with mode 0600, reloaded by kid, rotated by adding a newer key. */
 import { createPublicKey, verify } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   createSigningKey,
+  InsecureKeyFileError,
   KeyObjectSigner,
   loadOrCreateSigningKeys,
 } from "../../lambda/adapters/local-signer.js";
@@ -144,5 +145,60 @@ describe("loadOrCreateSigningKeys", () => {
     writeFileSync(join(dir, "README.txt"), "not a key");
     const again = await loadOrCreateSigningKeys(dir, () => T2);
     expect(again.jwks).toStrictEqual(keys.jwks);
+  });
+});
+
+describe("signing key file permissions", () => {
+  it("creates the key file 0600 even under umask 000 (the mode is set at open, not by a later chmod)", async () => {
+    const previous = process.umask(0);
+    try {
+      const dir = freshDir();
+      const keys = await loadOrCreateSigningKeys(dir, () => T1);
+      expect(statSync(join(dir, `${keys.signer.keyId}.private.pem`)).mode & 0o777).toBe(0o600);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it("leaves no temporary file behind, and ignores one left by a crash", async () => {
+    const dir = freshDir();
+    const keys = await loadOrCreateSigningKeys(dir, () => T1);
+    expect(readdirSync(dir)).toEqual([`${keys.signer.keyId}.private.pem`]);
+    writeFileSync(join(dir, ".k20250101000000000.0123456789ab.tmp"), "-----BEGIN PRIV", { mode: 0o600 });
+    expect((await loadOrCreateSigningKeys(dir, () => T2)).kids).toEqual([keys.signer.keyId]);
+  });
+
+  it.each([[0o640], [0o604], [0o644], [0o620], [0o602], [0o700]])(
+    "refuses to start with a key file of mode %o, naming the file and `chmod 600 <file>`",
+    async (mode) => {
+      const dir = freshDir();
+      const keys = await loadOrCreateSigningKeys(dir, () => T1);
+      const file = join(dir, `${keys.signer.keyId}.private.pem`);
+      chmodSync(file, mode);
+      const error = await loadOrCreateSigningKeys(dir).catch((e: unknown) => e);
+      if (mode === 0o700) {
+        // Owner-only execute is odd but exposes nothing.
+        expect(error).toMatchObject({ kids: [keys.signer.keyId] });
+        return;
+      }
+      expect(error).toBeInstanceOf(InsecureKeyFileError);
+      expect((error as Error).message).toBe(
+        `signing key file ${file} has mode 0${mode.toString(8)}: group or others may access it and could forge access tokens; run \`chmod 600 ${file}\` (and consider rotating the key: ingest signing-keys create)`,
+      );
+      chmodSync(file, 0o600);
+      await expect(loadOrCreateSigningKeys(dir)).resolves.toMatchObject({ kids: [keys.signer.keyId] });
+    },
+  );
+
+  it("refuses a key directory that group or others may write to (a planted key would be trusted)", async () => {
+    const dir = freshDir();
+    await loadOrCreateSigningKeys(dir, () => T1);
+    chmodSync(dir, 0o777);
+    await expect(loadOrCreateSigningKeys(dir)).rejects.toThrow(
+      `signing key directory ${dir} has mode 0777: group or others may add keys to it; run \`chmod 700 ${dir}\``,
+    );
+    chmodSync(dir, 0o750);
+    await expect(loadOrCreateSigningKeys(dir)).resolves.toBeDefined();
   });
 });
