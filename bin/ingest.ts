@@ -8,7 +8,9 @@ import { type AwsClientFactory, defaultAwsClients, StackSession } from "./cli/aw
 import { CliError, DEFAULT_DATA_DIR, type GlobalOptions } from "./cli/context.js";
 import { registerFlushCommand } from "./cli/flush.js";
 import { registerKeyCommands } from "./cli/keys.js";
+import { registerPostmanCommand } from "./cli/postman.js";
 import { registerReadCommand } from "./cli/read.js";
+import { registerSendCommand } from "./cli/send.js";
 import { registerServeCommand } from "./cli/serve.js";
 import { registerSigningKeyCommands } from "./cli/signing-keys.js";
 import { registerStreamCommands } from "./cli/streams.js";
@@ -71,6 +73,8 @@ function buildProgram(deps: Required<CliDeps>, session: { current?: StackSession
   registerSigningKeyCommands(program, getGlobals);
   registerFlushCommand(program, getGlobals);
   registerReadCommand(program, getGlobals);
+  registerPostmanCommand(program, getGlobals);
+  registerSendCommand(program, getGlobals, deps.stderr);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -25,6 +25,7 @@ export const CONTEXT_KEYS = [
   "registryCacheTtlSeconds",
   "deliveryStreamPrefix",
   "requestLogs",
+  "idempotencyWindowSeconds",
 ] as const;
 
 type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -70,6 +71,7 @@ export function readAppSettings(
       registryCacheTtlSeconds: optionalNumber("registryCacheTtlSeconds", read("registryCacheTtlSeconds")),
       deliveryStreamPrefix: optionalString("deliveryStreamPrefix", read("deliveryStreamPrefix")),
       requestLogs: optionalBoolean("requestLogs", read("requestLogs")),
+      idempotencyWindowSeconds: optionalNumber("idempotencyWindowSeconds", read("idempotencyWindowSeconds")),
     },
   };
 }

@@ -25,6 +25,9 @@ import { assertBothOrNeither, assertInteger, assertMatches, assertPositive } fro
 /** The data path; `{streamId}` is the stream's id (`is-` + 8 alphanumerics). */
 export const DATA_ROUTE_PATH = "/stream/v0/data/{streamId}";
 
+/** The batch path (an NDJSON body of up to 500 JSON records); `{streamId}` as for the data path. */
+export const BATCH_ROUTE_PATH = "/stream/v0/batch/{streamId}";
+
 /**
  * Fields of one access-log line. Chosen so an operator can trace a request (requestId is the `x-request-id`
  * the client saw) without the log ever holding a credential or a record: no headers, no body, no query string.
@@ -98,7 +101,8 @@ export class IngestApi extends Construct {
     });
     this.httpApi = new HttpApi(this, "HttpApi", {
       apiName: `${Stack.of(this).stackName}-ingest`,
-      description: "Streaming Ingest: POST one record per request to /stream/v0/data/{streamId}",
+      description:
+        "Streaming Ingest: POST one record per request to /stream/v0/data/{streamId}, or NDJSON batches to /stream/v0/batch/{streamId}",
       // The stage is ours (below): the L2's default stage has neither throttling nor access logs.
       createDefaultStage: false,
       // Unknown paths reach the Lambda too, so they get the core's JSON 404 instead of API Gateway's.
@@ -107,6 +111,9 @@ export class IngestApi extends Construct {
     this.httpApi.addRoutes({ path: DATA_ROUTE_PATH, methods: [HttpMethod.POST], integration });
     // Any other method on the data path answers the core's 405 with an Allow header.
     this.httpApi.addRoutes({ path: DATA_ROUTE_PATH, methods: [HttpMethod.ANY], integration });
+    // The batch path likewise: POST, and every other method for the core's 405.
+    this.httpApi.addRoutes({ path: BATCH_ROUTE_PATH, methods: [HttpMethod.POST], integration });
+    this.httpApi.addRoutes({ path: BATCH_ROUTE_PATH, methods: [HttpMethod.ANY], integration });
     this.httpApi.addRoutes({ path: "/health", methods: [HttpMethod.GET], integration });
     acknowledgeRule(
       this.httpApi,

@@ -12,6 +12,7 @@ import { Construct } from "constructs";
 import { MAX_REGISTRY_CACHE_TTL_SECONDS } from "../lambda/aws/environment.js";
 import { DELIVERY_BUDGET_BOUNDS } from "../lambda/aws/ingest-config.js";
 import { INGEST_SERVICE, METRICS_NAMESPACE } from "../lambda/aws/metric-names.js";
+import { DEFAULT_IDEMPOTENCY_WINDOW_SECONDS, IDEMPOTENCY_WINDOW_BOUNDS } from "../lambda/core/idempotency.js";
 import { BundledFunction } from "./bundled-function.js";
 import { deliveryStreamArnPattern, validateDeliveryStreamPrefix } from "./delivery-stream-names.js";
 import { acknowledgeWildcardResources } from "./nag-acknowledgements.js";
@@ -44,6 +45,17 @@ export interface IngestFunctionProps {
    */
   readonly deliveryBudgetMs?: number;
   /**
+   * Where Idempotency-Keys are remembered (see IdempotencyTable). Without it, a request that carries the header
+   * is answered 500 and not stored.
+   * @default - none
+   */
+  readonly idempotencyTable?: ITable;
+  /**
+   * How long an accepted Idempotency-Key is remembered, in seconds (60 to 30 days).
+   * @default 86400 (24 h)
+   */
+  readonly idempotencyWindowSeconds?: number;
+  /**
    * Retention of the function's log group.
    * @default RetentionDays.THREE_MONTHS
    */
@@ -69,6 +81,8 @@ export class IngestFunction extends Construct {
     // The Lambda refuses a budget outside these bounds at cold start; refuse it at synth instead.
     assertInteger("deliveryBudgetMs", budgetMs, DELIVERY_BUDGET_BOUNDS);
     validateDeliveryStreamPrefix("deliveryStreamPrefix", props.deliveryStreamPrefix);
+    const idempotencyWindow = props.idempotencyWindowSeconds ?? DEFAULT_IDEMPOTENCY_WINDOW_SECONDS;
+    assertInteger("idempotencyWindowSeconds", idempotencyWindow, IDEMPOTENCY_WINDOW_BOUNDS);
     if (props.signingKeys.length === 0) {
       throw new InvalidPropError("signingKeys", "got no keys; pass at least one token signing key.");
     }
@@ -88,6 +102,12 @@ export class IngestFunction extends Construct {
         TOKEN_KEY_ARNS: props.signingKeys.map((key) => key.keyArn).join(","),
         REGISTRY_CACHE_TTL_SECONDS: String(cacheTtl),
         DELIVERY_BUDGET_MS: String(budgetMs),
+        ...(props.idempotencyTable === undefined
+          ? {}
+          : {
+              IDEMPOTENCY_TABLE: props.idempotencyTable.tableName,
+              IDEMPOTENCY_WINDOW_SECONDS: String(idempotencyWindow),
+            }),
         POWERTOOLS_SERVICE_NAME: INGEST_SERVICE,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         NODE_OPTIONS: "--enable-source-maps",
@@ -104,6 +124,16 @@ export class IngestFunction extends Construct {
         resources: [props.streamsTable.tableArn, props.apiKeysTable.tableArn],
       }),
     );
+    // Idempotency-Keys: claim (conditional PutItem, GetItem after a collision), confirm (UpdateItem), release
+    // (DeleteItem). No Query or Scan: the function only ever addresses one key.
+    if (props.idempotencyTable !== undefined) {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+          resources: [props.idempotencyTable.tableArn],
+        }),
+      );
+    }
     // Public keys are fetched once per container to build the JWKS; Sign stays with the admins.
     role.addToPrincipalPolicy(
       new PolicyStatement({

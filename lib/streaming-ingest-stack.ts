@@ -5,9 +5,11 @@
 import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
+import { DEFAULT_IDEMPOTENCY_WINDOW_SECONDS, IDEMPOTENCY_WINDOW_BOUNDS } from "../lambda/core/idempotency.js";
 import { DeliveryBucket } from "./delivery-bucket.js";
 import { DeliveryProvisioner } from "./delivery-provisioner.js";
 import { defaultDeliveryStreamPrefix, validateDeliveryStreamPrefix } from "./delivery-stream-names.js";
+import { IdempotencyTable } from "./idempotency-table.js";
 import { IngestApi } from "./ingest-api.js";
 import { IngestFunction, MAX_REGISTRY_CACHE_TTL_SECONDS } from "./ingest-function.js";
 import { IngestMonitoring } from "./ingest-monitoring.js";
@@ -76,11 +78,17 @@ export interface StreamingIngestStackProps extends StackProps {
    * @default true
    */
   readonly requestLogs?: boolean;
+  /**
+   * How long an accepted Idempotency-Key is remembered, in seconds (60 to 30 days).
+   * @default 86400 (24 h)
+   */
+  readonly idempotencyWindowSeconds?: number;
 }
 
 /** The deployable Streaming Ingest stack. */
 export class StreamingIngestStack extends Stack {
   readonly registry: RegistryTables;
+  readonly idempotency: IdempotencyTable;
   readonly storage: DeliveryBucket;
   readonly signingKeys: TokenSigningKeys;
   readonly ingest: IngestFunction;
@@ -104,6 +112,11 @@ export class StreamingIngestStack extends Stack {
     const generations = props.tokenSigningKeyGenerations ?? ["v1"];
     validateGenerations(generations);
     assertPositive("throttleRateLimit", props.throttleRateLimit ?? 10_000);
+    assertInteger(
+      "idempotencyWindowSeconds",
+      props.idempotencyWindowSeconds ?? DEFAULT_IDEMPOTENCY_WINDOW_SECONDS,
+      IDEMPOTENCY_WINDOW_BOUNDS,
+    );
     assertInteger("throttleBurstLimit", props.throttleBurstLimit ?? 5_000, { min: 1 });
     if (props.dataRetentionDays !== undefined) {
       assertInteger("dataRetentionDays", props.dataRetentionDays, { min: 1 });
@@ -117,6 +130,7 @@ export class StreamingIngestStack extends Stack {
     this.tokenIssuer = `urn:streaming-ingest:${this.region}:${this.account}:${this.stackName}`;
 
     this.registry = new RegistryTables(this, "Registry");
+    this.idempotency = new IdempotencyTable(this, "Idempotency");
     this.storage = new DeliveryBucket(this, "Storage", { dataRetentionDays: props.dataRetentionDays });
     this.signingKeys = new TokenSigningKeys(this, "TokenSigningKeys", { generations });
     this.ingest = new IngestFunction(this, "Ingest", {
@@ -129,6 +143,8 @@ export class StreamingIngestStack extends Stack {
       registryCacheTtlSeconds,
       logRetention: props.logRetention,
       requestLogs: props.requestLogs,
+      idempotencyTable: this.idempotency.table,
+      idempotencyWindowSeconds: props.idempotencyWindowSeconds,
     });
     this.api = new IngestApi(this, "Api", {
       handler: this.ingest.function,

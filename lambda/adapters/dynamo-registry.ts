@@ -9,11 +9,14 @@ import { apiKeyFromItem, InvalidItemError, type Item, streamFromItem } from "./r
 export interface RegistryTables {
   readonly streams: string;
   readonly apiKeys: string;
+  /** Idempotency-Keys (partition key `pk`): created with the others by the embedded store when named. */
+  readonly idempotency?: string;
 }
 
 export const LOCAL_REGISTRY_TABLES: RegistryTables = {
   streams: "ingest-streams",
   apiKeys: "ingest-api-keys",
+  idempotency: "ingest-idempotency",
 };
 
 /** Seconds a client waits before retrying a request that hit a broken registry item (an admin must fix it). */

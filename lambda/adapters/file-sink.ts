@@ -7,7 +7,7 @@ import { basename, join } from "node:path";
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../core/constants.js";
 import { InternalError, ServiceUnavailableError } from "../core/errors.js";
 import type { Clock, Logger, RecordSink } from "../core/ports.js";
-import type { AcceptedRecord, StreamRecord } from "../core/types.js";
+import type { AcceptedBatch, AcceptedRecord, StreamRecord } from "../core/types.js";
 import { batchFileName, RANDOM_SUFFIX_PATTERN } from "./batch-file-name.js";
 import { type SealOutcome, sealInflightFile } from "./batch-sealer.js";
 import { BatchFile } from "./batch-writer.js";
@@ -116,6 +116,20 @@ export class FileSink implements RecordSink {
   }
 
   /**
+   * Called by the handler before it reads a body: 503 `sink_busy` while the queue already holds its bound of
+   * bytes, so an overloaded server refuses at once instead of reading and validating bodies it would refuse.
+   */
+  assertReady(): void {
+    if (this.pendingBytes >= this.maxPendingBytes) {
+      throw new ServiceUnavailableError(
+        "delivery queue is full; retry shortly",
+        UNAVAILABLE_RETRY_AFTER_SECONDS,
+        "sink_busy",
+      );
+    }
+  }
+
+  /**
    * Resolves once the record is written and fdatasync'ed into its stream's open batch. Rejects with 503
    * `sink_busy` past the pending-bytes bound, 503 `sink_unavailable` when the write fails or the sink is
    * shutting down. The caller must not change `record.data` until the promise settles.
@@ -147,6 +161,46 @@ export class FileSink implements RecordSink {
     }
     this.pendingBytes += size;
     return this.channelFor(record.stream).enqueue(record.stream, record.data);
+  }
+
+  /**
+   * Resolves once every record of the batch is written and fdatasync'ed: all of them in one group commit (one
+   * write, one fdatasync), in one batch file. A batch that does not fit the open file's remaining size seals it
+   * first; one larger than the stream's buffer size fills a file on its own. Rejects like put (503
+   * `sink_busy`, `sink_unavailable`, 500 for a malformed record), and then none of the batch is acknowledged.
+   */
+  putBatch(batch: AcceptedBatch): Promise<void> {
+    if (this.closing) {
+      return Promise.reject(
+        new ServiceUnavailableError(
+          "delivery is shutting down; retry shortly",
+          UNAVAILABLE_RETRY_AFTER_SECONDS,
+          "sink_unavailable",
+        ),
+      );
+    }
+    for (const data of batch.records) {
+      const problem = checkRecordShape({ stream: batch.stream, data });
+      if (problem !== undefined) {
+        this.logger.error("file sink: batch refused", { streamId: batch.stream.id, problem });
+        return Promise.reject(new InternalError({ cause: new Error(problem) }));
+      }
+    }
+    const data = batch.records.length === 1 ? batch.records[0] : Buffer.concat(batch.records);
+    if (data === undefined || data.byteLength === 0) {
+      return Promise.reject(new InternalError({ cause: new Error("batch is empty") }));
+    }
+    if (this.pendingBytes + data.byteLength > this.maxPendingBytes) {
+      return Promise.reject(
+        new ServiceUnavailableError(
+          "delivery queue is full; retry shortly",
+          UNAVAILABLE_RETRY_AFTER_SECONDS,
+          "sink_busy",
+        ),
+      );
+    }
+    this.pendingBytes += data.byteLength;
+    return this.channelFor(batch.stream).enqueue(batch.stream, data, { whole: true });
   }
 
   /** Seals every batch whose age reached its stream's bufferSeconds, and retries failed seals. Returns objects sealed. */

@@ -1,11 +1,13 @@
 /**
  * The RecordSink on AWS: one Kinesis Data Firehose PutRecord per accepted record, retried with full-jitter
- * backoff inside a bounded time budget. A put resolves only once Firehose answered with a RecordId.
+ * backoff inside a bounded time budget. A put resolves only once Firehose answered with a RecordId. Batches go
+ * out packed, with PutRecordBatch (firehose-batch.ts).
  */
 import { FirehoseClient, PutRecordCommand } from "@aws-sdk/client-firehose";
 import { InternalError } from "../core/errors.js";
 import { type Clock, type Logger, type RecordSink, systemClock } from "../core/ports.js";
-import type { AcceptedRecord, StreamRecord } from "../core/types.js";
+import type { AcceptedBatch, AcceptedRecord, StreamRecord } from "../core/types.js";
+import { deliverBatch } from "./firehose-batch.js";
 import {
   classifyFailure,
   DeliveryBudgetExceededError,
@@ -188,6 +190,31 @@ export class FirehoseSink implements RecordSink {
       const woke = this.clock.now();
       if (woke >= deadline) throw exhaustedError(kind, { ...summary, elapsedMs: woke - started }, error);
     }
+  }
+
+  /**
+   * Resolves once Firehose acknowledged every line of the batch: lines packed into as few records as possible
+   * (≤ 1,000 KiB each, lines never split), sent with PutRecordBatch, only failed entries retried, within the
+   * same budget and backoff as put. Rejects like put; `onConfirmed` is called once, with the batch's bytes.
+   */
+  async putBatch(batch: AcceptedBatch): Promise<void> {
+    this.assertReady(batch.stream);
+    await deliverBatch(
+      {
+        client: this.client,
+        logger: this.logger,
+        clock: this.clock,
+        budgetMs: this.budgetMs,
+        maxAttempts: MAX_ATTEMPTS,
+        backoff: (retry) => this.backoff(retry),
+        pick: (candidates) => this.pick(candidates),
+        sleep: (ms) => this.sleep(ms),
+        budgetTimer: (ms) => this.budgetTimer(ms),
+        onRetry: (attempt) => this.notify(this.onRetry, attempt),
+        onConfirmed: (confirmed) => this.notify(this.onConfirmed, confirmed),
+      },
+      batch,
+    );
   }
 
   /** One PutRecord, aborted when the budget ends first. */

@@ -24,6 +24,8 @@ interface Waiter {
   /** Format key of the record's stream at put time; records of another format need another batch. */
   readonly format: string;
   readonly stream: StreamRecord;
+  /** A batch request's records: never split across files, so it needs room for all of `data` (see enqueue). */
+  readonly whole: boolean;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -51,11 +53,16 @@ export class StreamChannel {
   /**
    * Queues one record; resolves once it is written and fdatasync'ed. When no commit is running the record
    * is written at once; otherwise it joins the next group, which starts as soon as the running one ends.
+   *
+   * With `whole` (a batch request: many records in `data`), `data` is never split and never lands in two
+   * files: when it does not fit in the open batch's remaining size, that batch is sealed first; when it is
+   * larger than the stream's buffer size, it fills a new batch on its own.
    */
-  enqueue(stream: StreamRecord, data: Uint8Array): Promise<void> {
+  enqueue(stream: StreamRecord, data: Uint8Array, options: { readonly whole?: boolean } = {}): Promise<void> {
     this.latest = stream;
+    const whole = options.whole === true;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ data, format: batchFormat(stream), stream, resolve, reject });
+      this.queue.push({ data, format: batchFormat(stream), stream, whole, resolve, reject });
       if (!this.running) {
         this.running = true;
         this.loop = this.run();
@@ -97,8 +104,19 @@ export class StreamChannel {
   }
 
   private async commitNextGroup(): Promise<void> {
-    const format = this.queue[0]?.format;
+    const head = this.queue[0];
+    const format = head?.format;
     let batch = this.current;
+    if (
+      batch !== undefined &&
+      head?.whole === true &&
+      batch.committedBytes > 0 &&
+      batch.committedBytes + head.data.byteLength > this.limitBytes()
+    ) {
+      // A batch request does not fit in what is left of the open file: seal it, the request starts a new one.
+      this.retireCurrent();
+      batch = undefined;
+    }
     if (batch === undefined || !batch.appendable || batch.info.format !== format) {
       this.retireCurrent();
       try {

@@ -4,6 +4,7 @@
  */
 
 import { KmsKeyError, kmsKeyIdOf } from "../adapters/kms-signer.js";
+import { DEFAULT_IDEMPOTENCY_WINDOW_SECONDS, IDEMPOTENCY_WINDOW_BOUNDS } from "../core/idempotency.js";
 import {
   ConfigError,
   type Environment,
@@ -23,6 +24,13 @@ export interface IngestConfig {
   readonly registryCacheTtlSeconds: number;
   /** Time for all PutRecord attempts of one record. */
   readonly deliveryBudgetMs: number;
+  /**
+   * The Idempotency-Key table (IDEMPOTENCY_TABLE). The stack always sets it; without it a request that carries
+   * the header is answered 500 and never stored unchecked.
+   */
+  readonly idempotencyTable?: string;
+  /** How long an accepted Idempotency-Key is remembered (IDEMPOTENCY_WINDOW_SECONDS). @default 24 h */
+  readonly idempotencyWindowSeconds?: number;
 }
 
 /**
@@ -60,5 +68,19 @@ export function readIngestConfig(env: Environment = process.env): IngestConfig {
       DELIVERY_BUDGET_BOUNDS.min,
       DELIVERY_BUDGET_BOUNDS.max,
     ),
+    ...optionalTable(env, "IDEMPOTENCY_TABLE"),
+    idempotencyWindowSeconds: wholeNumberVariable(
+      env,
+      "IDEMPOTENCY_WINDOW_SECONDS",
+      DEFAULT_IDEMPOTENCY_WINDOW_SECONDS,
+      IDEMPOTENCY_WINDOW_BOUNDS.min,
+      IDEMPOTENCY_WINDOW_BOUNDS.max,
+    ),
   });
+}
+
+/** `{ idempotencyTable }` when the variable is set, else nothing. */
+function optionalTable(env: Environment, name: string): { idempotencyTable?: string } {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? {} : { idempotencyTable: value };
 }

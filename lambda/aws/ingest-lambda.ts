@@ -10,6 +10,7 @@ import type { FirehoseClient } from "@aws-sdk/client-firehose";
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { DynamoIdempotencyStore } from "../adapters/dynamo-idempotency.js";
 import { DynamoRegistry } from "../adapters/dynamo-registry.js";
 import { FirehoseSink } from "../adapters/firehose-sink.js";
 import { KmsTokenVerifier } from "../adapters/kms-token-verifier.js";
@@ -72,7 +73,27 @@ export function createIngestLambda(deps: IngestLambdaDeps): IngestLambda {
   });
   // No per-container rate limiter: each container would allow the whole rate. On AWS the stage throttling and
   // Firehose's own quota (answered 429) bound the rate.
-  const handler = new IngestHandler({ registry, sink, verifier, clock, logger: port });
+  // Only requests that carry an Idempotency-Key touch this table (a conditional put, then a confirm), through
+  // the registry's bounded client (ingest-entry.ts: 2 attempts of at most 2 s), so a silent table is a quick 503.
+  const idempotency =
+    config.idempotencyTable === undefined
+      ? undefined
+      : {
+          store: new DynamoIdempotencyStore({
+            client: deps.dynamo,
+            table: config.idempotencyTable,
+            logger: port,
+          }),
+          windowSeconds: config.idempotencyWindowSeconds,
+        };
+  const handler = new IngestHandler({
+    registry,
+    sink,
+    verifier,
+    clock,
+    logger: port,
+    ...(idempotency === undefined ? {} : { idempotency }),
+  });
   let coldStart = true;
 
   return async (event, context) => {

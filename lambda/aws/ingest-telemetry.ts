@@ -5,7 +5,7 @@
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { DATA_PATH_PREFIX, STREAM_ID_PATTERN } from "../core/constants.js";
+import { BATCH_PATH_PREFIX, DATA_PATH_PREFIX, STREAM_ID_PATTERN } from "../core/constants.js";
 import type { IngestResponse } from "../core/types.js";
 import { IngestMetric } from "./metric-names.js";
 
@@ -69,10 +69,11 @@ export class IngestTelemetry {
   }
 }
 
-/** The stream id of a data path, only when it has the documented shape (a path is client input). */
+/** The stream id of a data or batch path, only when it has the documented shape (a path is client input). */
 function streamIdOf(path: string): string | undefined {
-  if (!path.startsWith(DATA_PATH_PREFIX)) return undefined;
-  const id = path.slice(DATA_PATH_PREFIX.length);
+  const prefix = [DATA_PATH_PREFIX, BATCH_PATH_PREFIX].find((candidate) => path.startsWith(candidate));
+  if (prefix === undefined) return undefined;
+  const id = path.slice(prefix.length);
   return STREAM_ID_PATTERN.test(id) ? id : undefined;
 }
 

@@ -20,3 +20,15 @@ export const DATA_PATH_PREFIX = "/stream/v0/data/";
 
 /** Seconds a client is told to wait (Retry-After) when a dependency is unavailable. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
+/** The batch path prefix; the stream id follows it. Takes an NDJSON body of JSON records, all-or-nothing. */
+export const BATCH_PATH_PREFIX = "/stream/v0/batch/";
+
+/** Most records (non-blank NDJSON lines) one batch request may hold. */
+export const MAX_BATCH_RECORDS = 500;
+
+/** Largest decoded batch body, in bytes (4 MiB). Each line is also held to MAX_RECORD_BYTES. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Most bad lines a 400 `invalid_batch` lists; the message says how many more there were. */
+export const MAX_LISTED_BATCH_ERRORS = 100;

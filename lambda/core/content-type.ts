@@ -17,17 +17,59 @@ export type BodyEncoding = "identity" | "gzip";
 export function assertContentType(contentType: string | undefined, payload: PayloadType): void {
   const expected = ACCEPTED_MEDIA_TYPES[payload];
   const expectedText = expected.join(" or ");
-  if (contentType === undefined || contentType.trim() === "") {
+  assertMediaType(
+    contentType,
+    expected,
+    `this stream takes ${payload.toUpperCase()} records: send Content-Type: ${expectedText}`,
+    `does not match this stream's payload type ${payload}; send ${expectedText}`,
+  );
+}
+
+/**
+ * The media types a batch body may be sent as: NDJSON under its common names, and `application/json` for
+ * clients that cannot set another type. The body is NDJSON whichever of them is sent.
+ */
+export const BATCH_MEDIA_TYPES: readonly string[] = [
+  "application/x-ndjson",
+  "application/ndjson",
+  "application/jsonl",
+  "application/json",
+];
+
+/**
+ * Checks a batch request's Content-Type: batches are for JSON streams only (an XML stream answers 415
+ * `batch_not_supported`), sent as one of {@link BATCH_MEDIA_TYPES} with at most a UTF-8 `charset`.
+ */
+export function assertBatchContentType(contentType: string | undefined, payload: PayloadType): void {
+  if (payload !== "json") {
     throw new UnsupportedMediaTypeError(
-      `Content-Type is missing; this stream takes ${payload.toUpperCase()} records: send Content-Type: ${expectedText}`,
-      "missing_content_type",
+      `this stream takes ${payload.toUpperCase()} records; the batch endpoint takes JSON streams only: post each record to /stream/v0/data/<stream-id>`,
+      "batch_not_supported",
     );
+  }
+  assertMediaType(
+    contentType,
+    BATCH_MEDIA_TYPES,
+    "a batch is NDJSON (one JSON object per line): send Content-Type: application/x-ndjson",
+    "is not accepted for a batch; send application/x-ndjson (one JSON object per line)",
+  );
+}
+
+/** The shared media-type check: present, one of `expected`, and at most a UTF-8 `charset` parameter. */
+function assertMediaType(
+  contentType: string | undefined,
+  expected: readonly string[],
+  missingHint: string,
+  mismatchHint: string,
+): void {
+  if (contentType === undefined || contentType.trim() === "") {
+    throw new UnsupportedMediaTypeError(`Content-Type is missing; ${missingHint}`, "missing_content_type");
   }
   const [mediaTypeRaw = "", ...params] = contentType.split(";");
   const mediaType = mediaTypeRaw.trim().toLowerCase();
   if (!expected.includes(mediaType)) {
     throw new UnsupportedMediaTypeError(
-      `Content-Type ${quoteForMessage(mediaType)} does not match this stream's payload type ${payload}; send ${expectedText}`,
+      `Content-Type ${quoteForMessage(mediaType)} ${mismatchHint}`,
       "wrong_content_type",
     );
   }

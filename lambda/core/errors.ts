@@ -48,6 +48,40 @@ export class BadRequestError extends IngestError {
   }
 }
 
+/** One bad line of a batch: its 1-based physical line number, a stable code and what is wrong with it. */
+export interface BatchLineError {
+  readonly line: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The error body of a 400 `invalid_batch`: the usual fields plus the bad lines (and how many were not listed). */
+export interface InvalidBatchBody {
+  error: ErrorBody["error"] & { lines: BatchLineError[]; unlisted_lines?: number };
+}
+
+/**
+ * 400: one or more lines of a batch are not a JSON object; nothing of the batch is stored. Carries up to
+ * `lines.length` bad lines, in line order; `unlisted` more were found but not listed (to bound the response).
+ */
+export class InvalidBatchError extends IngestError {
+  readonly status = 400;
+  readonly code = "invalid_batch";
+  constructor(
+    message: string,
+    readonly lines: readonly BatchLineError[],
+    readonly unlisted = 0,
+  ) {
+    super(message);
+  }
+
+  override toResponseBody(): InvalidBatchBody {
+    const body: InvalidBatchBody = { error: { ...super.toResponseBody().error, lines: [...this.lines] } };
+    if (this.unlisted > 0) body.error.unlisted_lines = this.unlisted;
+    return body;
+  }
+}
+
 /** 401: the access token is missing or not acceptable. */
 export class UnauthorizedError extends IngestError {
   readonly status = 401;
@@ -84,6 +118,12 @@ export class MethodNotAllowedError extends IngestError {
 export class PayloadTooLargeError extends IngestError {
   readonly status = 413;
   readonly code = "payload_too_large";
+}
+
+/** 413: a batch holds more records than one request may (the body may still be within its byte limit). */
+export class TooManyRecordsError extends IngestError {
+  readonly status = 413;
+  readonly code = "too_many_records";
 }
 
 /** 415: Content-Type or Content-Encoding not acceptable for this stream. */

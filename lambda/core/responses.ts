@@ -1,5 +1,6 @@
 /** Renders outcomes as HTTP responses: the one place errors become status codes and JSON bodies. */
 import { IngestError, InternalError } from "./errors.js";
+import { OPENAPI_TEXT } from "./openapi.js";
 import type { Logger } from "./ports.js";
 import type { IngestResponse } from "./types.js";
 
@@ -15,6 +16,41 @@ export function acceptedResponse(streamId: string, requestId: string): IngestRes
     headers: { ...JSON_HEADERS, "x-request-id": requestId },
     body: JSON.stringify({ status: "accepted", stream: streamId, request_id: requestId }),
   };
+}
+
+/** 202 Accepted for a batch: every one of its `records` records is durable. */
+export function acceptedBatchResponse(streamId: string, requestId: string, records: number): IngestResponse {
+  return {
+    status: 202,
+    headers: { ...JSON_HEADERS, "x-request-id": requestId },
+    body: JSON.stringify({ status: "accepted", stream: streamId, request_id: requestId, records }),
+  };
+}
+
+/** 200 with the API's OpenAPI description. */
+export function openApiResponse(requestId: string): IngestResponse {
+  return {
+    status: 200,
+    headers: { ...JSON_HEADERS, "cache-control": "public, max-age=300", "x-request-id": requestId },
+    body: OPENAPI_TEXT,
+  };
+}
+
+/**
+ * 202 Accepted for a request that carried an Idempotency-Key: the usual fields (and `records` for a batch), then
+ * `duplicate` — true when the key was already accepted and nothing was stored again, with the request id that
+ * stored it as `original_request_id`.
+ */
+export function acceptedKeyedResponse(
+  streamId: string,
+  requestId: string,
+  outcome: { readonly records?: number; readonly duplicate: boolean; readonly originalRequestId?: string },
+): IngestResponse {
+  const body: Record<string, unknown> = { status: "accepted", stream: streamId, request_id: requestId };
+  if (outcome.records !== undefined) body.records = outcome.records;
+  body.duplicate = outcome.duplicate;
+  if (outcome.originalRequestId !== undefined) body.original_request_id = outcome.originalRequestId;
+  return { status: 202, headers: { ...JSON_HEADERS, "x-request-id": requestId }, body: JSON.stringify(body) };
 }
 
 /** 200 with a small JSON document (health). */

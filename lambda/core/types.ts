@@ -74,3 +74,10 @@ export interface AcceptedRecord {
   /** The bytes to append: an NDJSON line with its `\n`, or one CBOR data item. */
   readonly data: Uint8Array;
 }
+
+/** Records of one batch request that passed every check, stored all together or not at all. */
+export interface AcceptedBatch {
+  readonly stream: StreamRecord;
+  /** NDJSON lines, each with its `\n`, in request order. */
+  readonly records: readonly Uint8Array[];
+}

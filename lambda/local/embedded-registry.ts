@@ -9,6 +9,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import dynalite from "dynalite";
 import { Level } from "level";
 import type { RegistryTables } from "../adapters/dynamo-registry.js";
+import { boundedRequests } from "../adapters/request-bounds.js";
 
 export interface EmbeddedRegistry {
   /** `http://127.0.0.1:<port>`: point any DynamoDB client here (any region, any credentials). */
@@ -17,14 +18,20 @@ export interface EmbeddedRegistry {
   close(): Promise<void>;
 }
 
-/** A document client for a registry endpoint: short timeouts, so a hung store becomes a 503 quickly. */
-export function registryClient(endpoint: string): DynamoDBDocumentClient {
+/**
+ * A document client for a registry endpoint: short timeouts, so a hung store becomes a 503 quickly
+ * (`boundedRequests`: without throwOnRequestTimeout the SDK only logs a warning and waits forever).
+ */
+export function registryClient(
+  endpoint: string,
+  bounds: { readonly requestTimeoutMs?: number; readonly connectionTimeoutMs?: number } = {},
+): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     endpoint,
     region: "local",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+    requestHandler: boundedRequests(bounds.requestTimeoutMs ?? 2000, bounds.connectionTimeoutMs ?? 1000),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
@@ -91,16 +98,24 @@ async function assertStoreFree(path: string): Promise<void> {
   }
 }
 
-/** Creates the stream and API-key tables if they do not exist (key: `id`, a string). */
+/**
+ * Creates the stream and API-key tables (key: `id`, a string) and, when named, the idempotency table (key: `pk`,
+ * a string) if they do not exist.
+ */
 export async function ensureTables(client: DynamoDBDocumentClient, tables: RegistryTables): Promise<void> {
   const existing = new Set((await client.send(new ListTablesCommand({}))).TableNames ?? []);
-  for (const name of [tables.streams, tables.apiKeys]) {
+  const wanted: [string, string][] = [
+    [tables.streams, "id"],
+    [tables.apiKeys, "id"],
+  ];
+  if (tables.idempotency !== undefined) wanted.push([tables.idempotency, "pk"]);
+  for (const [name, key] of wanted) {
     if (existing.has(name)) continue;
     await client.send(
       new CreateTableCommand({
         TableName: name,
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: key, AttributeType: "S" }],
+        KeySchema: [{ AttributeName: key, KeyType: "HASH" }],
         BillingMode: "PAY_PER_REQUEST",
       }),
     );

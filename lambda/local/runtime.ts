@@ -3,8 +3,9 @@
  * the core handler behind node:http, and the control endpoint. One call starts it; `close` stops it cleanly.
  */
 import { mkdir } from "node:fs/promises";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoRegistry, LOCAL_REGISTRY_TABLES } from "../adapters/dynamo-registry.js";
-import { FileSink } from "../adapters/file-sink.js";
+import { FileSink, type SinkFileSystem } from "../adapters/file-sink.js";
 import { JwksTokenVerifier } from "../adapters/jwt-verifier.js";
 import { type LocalSigningKeys, loadOrCreateSigningKeys } from "../adapters/local-signer.js";
 import { RegistryAdmin } from "../adapters/registry-admin.js";
@@ -17,6 +18,7 @@ import { type DataDirLayout, dataDirLayout } from "./data-dir.js";
 import { type Deployment, loadOrCreateDeployment } from "./deployment.js";
 import { startEmbeddedRegistry } from "./embedded-registry.js";
 import { startHttpServer } from "./http-server.js";
+import { localIdempotency } from "./idempotency.js";
 import { removeRunState, writeRunState } from "./run-state.js";
 
 export interface LocalRuntimeOptions {
@@ -37,6 +39,26 @@ export interface LocalRuntimeOptions {
   /** One log line per request. @default false */
   readonly accessLog?: boolean;
   readonly requestTimeoutMs?: number;
+  /** Time to receive a request's headers (and the first request on a new connection). @default 10,000 ms */
+  readonly headersTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this. @default 5,000 ms */
+  readonly keepAliveTimeoutMs?: number;
+  /** The file sink's file-system operations (benchmarks and soaks inject a slow or failing disk). @default node:fs */
+  readonly sinkFs?: SinkFileSystem;
+  /** Bytes queued in the file sink but not yet durable; past it requests get 503 `sink_busy`. @default 64 MiB */
+  readonly sinkMaxPendingBytes?: number;
+  /** How long a request waits for the sink to confirm durability before answering 504. @default 10,000 ms */
+  readonly deliveryTimeoutMs?: number;
+  /**
+   * How long an accepted Idempotency-Key is remembered, in seconds (60 to 30 days).
+   * @default env INGEST_IDEMPOTENCY_WINDOW_SECONDS, else 86,400 (24 h)
+   */
+  readonly idempotencyWindowSeconds?: number;
+  /**
+   * The DynamoDB client the request path reads streams and keys with (fault tests put a proxy in between).
+   * @default the embedded store's own client
+   */
+  readonly registryReadClient?: (endpoint: string) => DynamoDBDocumentClient;
 }
 
 export interface LocalRuntime {
@@ -70,12 +92,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
-    const sink = new FileSink({ root: layout.objects, clock, logger });
+    const sink = new FileSink({
+      root: layout.objects,
+      clock,
+      logger,
+      ...(options.sinkFs === undefined ? {} : { fs: options.sinkFs }),
+      ...(options.sinkMaxPendingBytes === undefined ? {} : { maxPendingBytes: options.sinkMaxPendingBytes }),
+    });
     await sink.recover();
     cleanups.unshift(() => sink.close());
 
     const registry = new CachedRegistry(
-      new DynamoRegistry(store.client, LOCAL_REGISTRY_TABLES, logger),
+      new DynamoRegistry(
+        options.registryReadClient?.(store.endpoint) ?? store.client,
+        LOCAL_REGISTRY_TABLES,
+        logger,
+      ),
       clock,
       {
         ttlMs: options.registryCacheTtlMs ?? 2000,
@@ -94,6 +126,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       clock,
       logger,
       rateLimiter: new RateLimiter(clock),
+      deliveryTimeoutMs: options.deliveryTimeoutMs,
+      idempotency: localIdempotency(store.client, clock, logger, options.idempotencyWindowSeconds),
     });
     const http = await startHttpServer(handler, logger, {
       host: options.host,
@@ -101,6 +135,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       maxConcurrentRequests: options.maxConcurrentRequests,
       accessLog: options.accessLog,
       requestTimeoutMs: options.requestTimeoutMs,
+      headersTimeoutMs: options.headersTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     });
     cleanups.unshift(() => http.drain());
     const control = await startControlServer(

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { FirehoseClient, PutRecordCommand } from "@aws-sdk/client-firehose";
+import { FirehoseClient, PutRecordBatchCommand, PutRecordCommand } from "@aws-sdk/client-firehose";
 import { GetPublicKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
 import { Decoder } from "cbor-x";
@@ -536,5 +536,62 @@ describe("ingest Lambda: registry edits and telemetry", () => {
     const client = createFirehoseClient({ region: "eu-west-1" });
     expect(await client.config.maxAttempts()).toBe(1);
     client.destroy();
+  });
+});
+
+describe("ingest Lambda: batch endpoint", () => {
+  const postBatch = (h: Harness, streamId: string, body: string | Uint8Array, headers = {}) =>
+    h.lambda(
+      httpApiEvent({
+        path: `/stream/v0/batch/${streamId}`,
+        headers: {
+          authorization: `Bearer ${h.token}`,
+          "x-amperity-tenant": "acme",
+          "content-type": "application/x-ndjson",
+          ...headers,
+        },
+        body,
+      }),
+      lambdaContext(),
+    );
+
+  it("packs a gzip NDJSON batch into one PutRecordBatch record and answers 202 with the count", async () => {
+    const h = await harness();
+    firehose.on(PutRecordBatchCommand).callsFake((input: { Records?: unknown[] }) =>
+      Promise.resolve({
+        FailedPutCount: 0,
+        RequestResponses: (input.Records ?? []).map((_, i) => ({ RecordId: `rec-${i}` })),
+      }),
+    );
+    const result = await postBatch(
+      h,
+      JSON_STREAM,
+      gzipSync('{ "order": 1 }\n\n{"order": 2, "zip": "00501"}\n'),
+      {
+        "content-encoding": "gzip",
+      },
+    );
+    expect(result.statusCode).toBe(202);
+    expect(JSON.parse(String(result.body))).toMatchObject({ status: "accepted", records: 2 });
+    const calls = firehose.commandCalls(PutRecordBatchCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input.DeliveryStreamName).toBe(`${PREFIX}-${JSON_STREAM}-0`);
+    const records = calls[0]?.args[0].input.Records ?? [];
+    expect(records.map((record) => Buffer.from(record.Data ?? []).toString("utf8"))).toEqual([
+      '{"order":1}\n{"order":2,"zip":"00501"}\n',
+    ]);
+    expect(putInputs()).toEqual([]);
+  });
+
+  it("answers 415 for an XML stream and 400 listing bad lines, calling Firehose for neither", async () => {
+    const h = await harness();
+    const xml = await postBatch(h, XML_STREAM, '{"a":1}\n');
+    expect(xml.statusCode).toBe(415);
+    const bad = await postBatch(h, JSON_STREAM, '{"a":1}\nnot json\n');
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(String(bad.body)).error.lines).toEqual([
+      { line: 2, code: "invalid_json", message: expect.any(String) },
+    ]);
+    expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(0);
   });
 });

@@ -196,6 +196,8 @@ function lambdaEnvironment(fn: DeployedFunction): Record<string, string> {
   const resolvedHere: Record<string, string> = {
     STREAMS_TABLE: TABLES.streams,
     API_KEYS_TABLE: TABLES.apiKeys,
+    // Only requests with an Idempotency-Key use it; these requests carry none (test/aws/idempotency-lambda.test.ts).
+    IDEMPOTENCY_TABLE: "ingest-idempotency-test",
     TOKEN_ISSUER: ISSUER,
     TOKEN_KEY_ARNS: KEY_ARN,
     DELIVERY_BUCKET_ARN: BUCKET_ARN,

@@ -9,7 +9,11 @@ import { issueAccessToken } from "../../lambda/core/access-token.js";
 import type { Clock, Logger } from "../../lambda/core/ports.js";
 import { newStreamRecord } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord, StreamRecord } from "../../lambda/core/types.js";
-import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
+import {
+  type LocalRuntime,
+  type LocalRuntimeOptions,
+  startLocalRuntime,
+} from "../../lambda/local/runtime.js";
 import { captureLogLine } from "./log-capture.js";
 
 /** A clock the test moves by hand. */
@@ -61,7 +65,19 @@ export interface TestRuntime {
 let counter = 0;
 
 export async function startTestRuntime(
-  options: { registryCacheTtlMs?: number; accessLog?: boolean } = {},
+  options: {
+    registryCacheTtlMs?: number;
+    accessLog?: boolean;
+    /** Server timeouts, passed through to startLocalRuntime (small values for timeout tests). */
+    requestTimeoutMs?: number;
+    headersTimeoutMs?: number;
+    keepAliveTimeoutMs?: number;
+    /** Fault injection and bounds, passed through to startLocalRuntime (test/integration/faults.test.ts). */
+    faults?: Pick<
+      LocalRuntimeOptions,
+      "sinkFs" | "sinkMaxPendingBytes" | "deliveryTimeoutMs" | "registryReadClient"
+    >;
+  } = {},
 ): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), "ingest-it-"));
   const clock = new ManualClock();
@@ -76,6 +92,10 @@ export async function startTestRuntime(
     sealTimer: false,
     registryCacheTtlMs: options.registryCacheTtlMs ?? 2000,
     accessLog: options.accessLog ?? false,
+    requestTimeoutMs: options.requestTimeoutMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    ...options.faults,
   });
   const createdAt = new Date(clock.now()).toISOString();
   const t: TestRuntime = {

@@ -35,12 +35,14 @@ describe("ingest API (defaults)", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { StageName: "$default", AutoDeploy: true });
   });
 
-  it("routes POST and every other method of the data path, GET /health and $default to the Lambda", () => {
+  it("routes POST and every other method of the data and batch paths, GET /health and $default to the Lambda", () => {
     const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route"));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
       "$default",
+      "ANY /stream/v0/batch/{streamId}",
       "ANY /stream/v0/data/{streamId}",
       "GET /health",
+      "POST /stream/v0/batch/{streamId}",
       "POST /stream/v0/data/{streamId}",
     ]);
     const integrations = Object.values(template.findResources("AWS::ApiGatewayV2::Integration"));
@@ -54,7 +56,7 @@ describe("ingest API (defaults)", () => {
 
   it("lets API Gateway invoke the Lambda for each route, and nobody else", () => {
     const permissions = Object.values(template.findResources("AWS::Lambda::Permission"));
-    expect(permissions).toHaveLength(4);
+    expect(permissions).toHaveLength(6);
     for (const permission of permissions) {
       expect(permission.Properties).toMatchObject({
         Action: "lambda:InvokeFunction",

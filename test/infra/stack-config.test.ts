@@ -72,6 +72,11 @@ describe("stack props validation", () => {
       "throttleBurstLimit: got 10.5; set a whole number ≥ 1.",
     ],
     ["a zero data retention", { dataRetentionDays: 0 }, "dataRetentionDays: got 0; set a whole number ≥ 1."],
+    [
+      "an idempotency window under a minute",
+      { idempotencyWindowSeconds: 59 },
+      "idempotencyWindowSeconds: got 59; set a whole number between 60 and 2592000.",
+    ],
   ])("refuses %s", (_case, props, message) => {
     const error = thrownBy(attempt(props), InvalidPropError);
     expect(error.message).toBe(message);
@@ -105,6 +110,7 @@ describe("app context", () => {
         registryCacheTtlSeconds: 30,
         deliveryStreamPrefix: undefined,
         requestLogs: true,
+        idempotencyWindowSeconds: 86400,
       },
     });
   });
@@ -120,6 +126,7 @@ describe("app context", () => {
         tokenSigningKeyGenerations: "v1, v2",
         alarmEmail: "ops@example.com",
         requestLogs: "false",
+        idempotencyWindowSeconds: "3600",
       }),
       {},
     );
@@ -132,6 +139,7 @@ describe("app context", () => {
       tokenSigningKeyGenerations: ["v1", "v2"],
       alarmEmail: "ops@example.com",
       requestLogs: false,
+      idempotencyWindowSeconds: 3600,
     });
   });
 

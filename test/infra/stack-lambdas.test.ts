@@ -76,6 +76,8 @@ describe("ingest Lambda", () => {
       TOKEN_KEY_ARNS: { "Fn::Join": ["", [r(v1?.keyArn), ",", r(v2?.keyArn)]] },
       REGISTRY_CACHE_TTL_SECONDS: "30",
       DELIVERY_BUDGET_MS: "6000",
+      IDEMPOTENCY_TABLE: r(stack.idempotency.table.tableName),
+      IDEMPOTENCY_WINDOW_SECONDS: "86400",
       POWERTOOLS_SERVICE_NAME: "streaming-ingest",
       POWERTOOLS_METRICS_NAMESPACE: "StreamingIngest",
       NODE_OPTIONS: "--enable-source-maps",
@@ -107,7 +109,10 @@ describe("ingest Lambda", () => {
 
     it("is allowed these actions and no others", () => {
       expect(allowedActions(statements)).toEqual([
+        "dynamodb:DeleteItem",
         "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "firehose:PutRecord",
         "firehose:PutRecordBatch",
         "kms:GetPublicKey",
@@ -116,10 +121,20 @@ describe("ingest Lambda", () => {
       ]);
     });
 
-    it("may GetItem on the two registry tables only", () => {
+    it("may GetItem on the two registry tables and the idempotency table only", () => {
       expect(sortedJson(resourcesFor(statements, "dynamodb:GetItem"))).toEqual(
-        sortedJson([r(stack.registry.streams.tableArn), r(stack.registry.apiKeys.tableArn)]),
+        sortedJson([
+          r(stack.registry.streams.tableArn),
+          r(stack.registry.apiKeys.tableArn),
+          r(stack.idempotency.table.tableArn),
+        ]),
       );
+    });
+
+    it("may write (Put/Update/DeleteItem) the idempotency table only: never the registry, never Query or Scan", () => {
+      for (const action of ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]) {
+        expect(resourcesFor(statements, action)).toEqual([r(stack.idempotency.table.tableArn)]);
+      }
     });
 
     it("may read the public key of every signing key generation, and nothing else of KMS", () => {

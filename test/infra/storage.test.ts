@@ -1,6 +1,7 @@
 /** Registry tables, delivery bucket and token signing keys, each synthesized alone in a bare stack. */
 import { Template } from "aws-cdk-lib/assertions";
 import { DeliveryBucket } from "../../lib/delivery-bucket.js";
+import { IdempotencyTable } from "../../lib/idempotency-table.js";
 import { InvalidPropError } from "../../lib/prop-validation.js";
 import { RegistryTables } from "../../lib/registry-tables.js";
 import { TokenSigningKeys } from "../../lib/token-signing-keys.js";
@@ -39,6 +40,28 @@ describe("registry tables", () => {
       expect(resource).toMatchObject({ DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
     },
   );
+});
+
+describe("idempotency table", () => {
+  const stack = bareStack();
+  new IdempotencyTable(stack, "Idempotency");
+  const resources = Object.values(Template.fromStack(stack).findResources("AWS::DynamoDB::Table"));
+
+  it("is keyed by pk (S), expires items by TTL on expires_at, on demand with PITR and AWS-managed SSE", () => {
+    expect(resources).toHaveLength(1);
+    expect(resources[0]?.Properties).toEqual({
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      TimeToLiveSpecification: { AttributeName: "expires_at", Enabled: true },
+      BillingMode: "PAY_PER_REQUEST",
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it("is not retained: it only holds the keys of the last window", () => {
+    expect(resources[0]).toMatchObject({ DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+  });
 });
 
 describe("delivery bucket", () => {

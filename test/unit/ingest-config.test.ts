@@ -24,9 +24,21 @@ describe("readIngestConfig", () => {
       tokenKeyArns: [ARN_1, ARN_2],
       registryCacheTtlSeconds: 30,
       deliveryBudgetMs: 6000,
+      idempotencyWindowSeconds: 86400,
     });
+    expect("idempotencyTable" in config).toBe(false);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.tokenKeyArns)).toBe(true);
+  });
+
+  it("takes the idempotency table and window from the environment", () => {
+    const config = readIngestConfig({
+      ...valid,
+      IDEMPOTENCY_TABLE: " StreamingIngest-IdempotencyTable-1A2B ",
+      IDEMPOTENCY_WINDOW_SECONDS: "3600",
+    });
+    expect(config.idempotencyTable).toBe("StreamingIngest-IdempotencyTable-1A2B");
+    expect(config.idempotencyWindowSeconds).toBe(3600);
   });
 
   it("takes the cache TTL and delivery budget from the environment", () => {
@@ -52,6 +64,7 @@ describe("readIngestConfig", () => {
     ["REGISTRY_CACHE_TTL_SECONDS", { REGISTRY_CACHE_TTL_SECONDS: "61" }, "from 0 to 60"],
     ["REGISTRY_CACHE_TTL_SECONDS", { REGISTRY_CACHE_TTL_SECONDS: "1.5" }, "whole number"],
     ["DELIVERY_BUDGET_MS", { DELIVERY_BUDGET_MS: "20000" }, "from 100 to 9000"],
+    ["IDEMPOTENCY_WINDOW_SECONDS", { IDEMPOTENCY_WINDOW_SECONDS: "30" }, "from 60 to 2592000"],
   ])("refuses a bad %s, naming it", (variable, change, problem) => {
     const thrown = (() => {
       try {
