@@ -10,6 +10,8 @@ export interface BannerInput {
   /** A token printed this once (first start); otherwise the banner shows how to issue one. */
   readonly token?: { readonly value: string; readonly keyId: string; readonly expiresAt: string };
   readonly keyIdHint?: string;
+  /** Worker processes serving the port (`--workers`). @default 1 */
+  readonly workers?: number;
 }
 
 export const SAMPLE_JSON_RECORD = ` {
@@ -50,7 +52,8 @@ export function banner(input: BannerInput): string {
   const dataDir = shown === "" ? "." : shown.startsWith("..") ? input.dataDir : shown;
   const lines = [
     "Streaming Ingest is running (local mode).",
-    `  API              ${input.apiUrl}   (POST /stream/v0/data/<stream-id>)`,
+    `  API              ${input.apiUrl}   (POST /stream/v0/data/<id> and /stream/v0/batch/<id>; GET /openapi.json)`,
+    `  processes        ${(input.workers ?? 1) === 1 ? "1 (--workers 1)" : `${input.workers} workers and a primary (--workers)`}`,
     `  registry         ${input.registryEndpoint}   (DynamoDB API: tables ingest-streams, ingest-api-keys)`,
     `  data directory   ${dataDir}`,
     "",
@@ -86,7 +89,7 @@ export function banner(input: BannerInput): string {
     "A 202 means the record is on disk and fsynced. Batches are sealed by size or age (defaults 5 MiB / 300 s),",
     "or now with:   npm run ingest -- flush",
     `Sealed files:  ${dataDir}/objects/streams/<tenant>/<stream-id>/YYYY/MM/DD/HH/*.ndjson | *.cbor`,
-    "Read one with: npm run ingest -- read <file>",
+    "Read them:     npm run ingest -- read <file-or-folder> [--format csv --flatten]",
     "Stop with Ctrl-C (open batches are sealed first).",
   );
   return lines.join("\n");

@@ -1,10 +1,13 @@
 /** `ingest serve` (what `npm start` runs): the local runtime, first-run demo set-up, and clean shutdown. */
+import { availableParallelism } from "node:os";
 import type { Command } from "commander";
+import type { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import { systemClock } from "../../lambda/core/ports.js";
 import { newStreamRecord } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord, PayloadType } from "../../lambda/core/types.js";
+import { MAX_WORKERS, startCluster } from "../../lambda/local/cluster-primary.js";
 import { JsonLinesLogger, type LogLevel } from "../../lambda/local/logger.js";
-import { type LocalRuntime, startLocalRuntime } from "../../lambda/local/runtime.js";
+import { startLocalRuntime } from "../../lambda/local/runtime.js";
 import { banner } from "./banner.js";
 import { CliError, type GlobalOptions, numberOption, refuseStack } from "./context.js";
 import { newApiKeyId, newStreamId } from "./ids.js";
@@ -17,6 +20,7 @@ interface ServeFlags {
   logLevel: string;
   accessLog: boolean;
   demo: boolean;
+  workers: string;
 }
 
 export function registerServeCommand(program: Command, globals: () => GlobalOptions): void {
@@ -44,6 +48,11 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       "log one line per request: id, method, stream, status, length, ms (env INGEST_ACCESS_LOG=1)",
       process.env.INGEST_ACCESS_LOG === "1",
     )
+    .option(
+      "--workers <n>",
+      `processes serving the port, 1-${MAX_WORKERS}; 1 runs everything in this process (env INGEST_WORKERS; default: one per core)`,
+      process.env.INGEST_WORKERS ?? String(Math.min(availableParallelism(), MAX_WORKERS)),
+    )
     .option("--no-demo", "do not create the demo tenant on a first start")
     .action(async (flags: ServeFlags) => {
       refuseStack(
@@ -53,6 +62,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       );
       const port = portOption("--port", flags.port);
       const registryPort = portOption("--registry-port", flags.registryPort);
+      const workers = workersOption(flags.workers);
       if (!["info", "warn", "error", "silent"].includes(flags.logLevel)) {
         throw new CliError(
           `--log-level must be info, warn, error or silent; got ${JSON.stringify(flags.logLevel)}`,
@@ -61,18 +71,37 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       }
       const logger = new JsonLinesLogger(flags.logLevel as LogLevel);
       const options = globals();
-      const runtime = await startLocalRuntime({
-        dataDir: options.dataDir,
-        host: flags.host,
-        port,
-        registryPort,
-        logger,
-        accessLog: flags.accessLog,
-      }).catch((error: unknown) => {
+      const start =
+        workers === 1
+          ? startLocalRuntime({
+              dataDir: options.dataDir,
+              host: flags.host,
+              port,
+              registryPort,
+              logger,
+              accessLog: flags.accessLog,
+            })
+          : startCluster({
+              dataDir: options.dataDir,
+              host: flags.host,
+              port,
+              registryPort,
+              workers,
+              logger,
+              logLevel: flags.logLevel as LogLevel,
+              accessLog: flags.accessLog,
+            });
+      const runtime = await start.catch((error: unknown) => {
         throw explainStartFailure(error, flags.host, port, registryPort);
       });
       installShutdown(runtime, logger);
-      const firstRun = flags.demo ? await createDemoOnFirstStart(runtime, options) : undefined;
+      if ("failed" in runtime) {
+        void runtime.failed.then((error) => {
+          logger.error("stopped: the workers kept crashing; see the errors above", { reason: error.message });
+          process.exit(1);
+        });
+      }
+      const firstRun = flags.demo ? await createDemoOnFirstStart(runtime.admin, options) : undefined;
       const streams = (await runtime.admin.listStreams()).records;
       const keys = (await runtime.admin.listApiKeys()).records;
       const text = banner({
@@ -82,13 +111,19 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
         streams,
         token: firstRun,
         keyIdHint: keys.find((k) => k.status === "active")?.id,
+        workers: "workerPids" in runtime ? runtime.workerPids().length : 1,
       });
       options.stdout(
         options.json
           ? `${JSON.stringify({ url: runtime.url, registry: runtime.registryEndpoint })}\n`
           : `${text}\n`,
       );
-      logger.info("listening", { url: runtime.url, registry: runtime.registryEndpoint, pid: process.pid });
+      logger.info("listening", {
+        url: runtime.url,
+        registry: runtime.registryEndpoint,
+        pid: process.pid,
+        workers: "workerPids" in runtime ? runtime.workerPids() : undefined,
+      });
     });
 }
 
@@ -109,6 +144,19 @@ function explainStartFailure(error: unknown, host: string, port: number, registr
   return error;
 }
 
+/** `--workers`: a whole number 1–64 (a usage error otherwise). */
+function workersOption(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    const source = process.env.INGEST_WORKERS === value ? "--workers (env INGEST_WORKERS)" : "--workers";
+    throw new CliError(
+      `${source} must be a whole number from 1 to ${MAX_WORKERS}; got ${JSON.stringify(value)}`,
+      2,
+    );
+  }
+  return n;
+}
+
 function portOption(name: string, value: string): number {
   const port = numberOption(name, value);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -117,7 +165,7 @@ function portOption(name: string, value: string): number {
 }
 
 /** SIGTERM/SIGINT: stop accepting, finish in-flight requests, seal every batch, exit 0. */
-function installShutdown(runtime: LocalRuntime, logger: JsonLinesLogger): void {
+function installShutdown(runtime: { close(): Promise<void> }, logger: JsonLinesLogger): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -145,8 +193,7 @@ function installShutdown(runtime: LocalRuntime, logger: JsonLinesLogger): void {
 }
 
 /** On an empty registry: tenant demo, one JSON and one XML stream, an API key and a 7-day token. */
-async function createDemoOnFirstStart(runtime: LocalRuntime, globals: GlobalOptions) {
-  const { admin } = runtime;
+async function createDemoOnFirstStart(admin: RegistryAdmin, globals: GlobalOptions) {
   const [streams, keys] = await Promise.all([admin.listStreams(), admin.listApiKeys()]);
   const empty = (l: { records: unknown[]; invalid: unknown[] }) => l.records.length + l.invalid.length === 0;
   if (!empty(streams) || !empty(keys)) return undefined;

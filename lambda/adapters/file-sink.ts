@@ -17,9 +17,11 @@ import { checkRecordShape } from "./sink-record-check.js";
 import { type RecoveryReport, recoverInflight, recoverInflightFile } from "./sink-recovery.js";
 import { batchFormat, StreamChannel } from "./stream-channel.js";
 import { StreamSequences } from "./stream-sequence.js";
+import { type FileSinkWorker, workerInflightDirName } from "./worker-inflight.js";
 
 export type { SinkFileHandle, SinkFileSystem, SinkOpenFlags } from "./sink-fs.js";
 export type { RecoveryReport } from "./sink-recovery.js";
+export type { FileSinkWorker } from "./worker-inflight.js";
 
 /** Options of {@link FileSink}. */
 export interface FileSinkOptions {
@@ -37,6 +39,12 @@ export interface FileSinkOptions {
   readonly fs?: SinkFileSystem;
   /** Random suffix of file names ([a-z0-9], 1–32 characters). @default 8 random [a-z0-9] characters from crypto */
   readonly randomSuffix?: () => string;
+  /**
+   * Cluster mode: this sink is one worker process's. Its open batches live in `<root>/.inflight/@worker-<id>/…`
+   * and batch numbers come from `worker.reserveSequence` (shared by all workers); recover() covers only that
+   * folder. @default a single process: `<root>/.inflight/…`, and recover() also covers workers' folders
+   */
+  readonly worker?: FileSinkWorker;
 }
 
 const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
@@ -62,6 +70,7 @@ export class FileSink implements RecordSink {
   private readonly randomSuffix: () => string;
   private readonly channels = new Map<string, StreamChannel>();
   private readonly sequences: StreamSequences;
+  private readonly worker: FileSinkWorker | undefined;
   private readonly sealJobs: SealJobs;
   private pendingBytes = 0;
   private closing = false;
@@ -79,7 +88,11 @@ export class FileSink implements RecordSink {
       );
     }
     this.root = options.root;
-    this.inflightRoot = join(options.root, ".inflight");
+    this.worker = options.worker;
+    this.inflightRoot =
+      this.worker === undefined
+        ? join(options.root, ".inflight")
+        : join(options.root, ".inflight", workerInflightDirName(this.worker.id));
     this.clock = options.clock;
     this.logger = options.logger;
     this.maxPendingBytes = maxPending;
@@ -104,6 +117,7 @@ export class FileSink implements RecordSink {
       inflightRoot: this.inflightRoot,
       logger: this.logger,
       sequences: this.sequences,
+      includeWorkers: this.worker === undefined,
     });
     for (const file of failures) {
       this.sealJobs.add(
@@ -287,7 +301,10 @@ export class FileSink implements RecordSink {
         `FileSinkOptions.randomSuffix must return 1-32 characters of [a-z0-9]; got "${random}"`,
       );
     }
-    const seq = await this.sequences.reserve(stream.id, dir);
+    const seq =
+      this.worker === undefined
+        ? await this.sequences.reserve(stream.id, dir)
+        : await this.worker.reserveSequence(stream);
     const openedAt = this.clock.now();
     const { payload, delivery } = stream;
     const name = batchFileName({

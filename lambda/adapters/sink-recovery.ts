@@ -15,6 +15,7 @@ import {
 import { wholeRecordsLength } from "./record-framing.js";
 import { errorCode, isNotFound, type SinkFileSystem } from "./sink-fs.js";
 import { readSeqFile, SEQ_FILE, type StreamSequences } from "./stream-sequence.js";
+import { parseWorkerInflightDirName } from "./worker-inflight.js";
 
 /** What `recover()` did. */
 export interface RecoveryReport {
@@ -39,6 +40,11 @@ export interface RecoveryContext {
   readonly inflightRoot: string;
   readonly logger: Logger;
   readonly sequences: StreamSequences;
+  /**
+   * Also recover the cluster workers' folders `<inflightRoot>/@worker-<pid>/…` (a single process or the
+   * primary at start-up); otherwise they are skipped. @default false
+   */
+  readonly includeWorkers?: boolean;
 }
 
 /** Recovers every in-flight file; returns the report and the files that failed (for later retries). */
@@ -54,9 +60,9 @@ export async function recoverInflight(
     failed: 0,
   };
   const failures: InflightFile[] = [];
-  for (const tenant of await listDirectory(ctx.fs, ctx.inflightRoot)) {
-    for (const streamId of await listDirectory(ctx.fs, join(ctx.inflightRoot, tenant))) {
-      const dir = join(ctx.inflightRoot, tenant, streamId);
+  for (const [inflightRoot, tenant] of await tenantFolders(ctx)) {
+    for (const streamId of await listDirectory(ctx.fs, join(inflightRoot, tenant))) {
+      const dir = join(inflightRoot, tenant, streamId);
       ctx.sequences.observe(streamId, await readSeqFile(ctx.fs, dir, ctx.logger));
       for (const name of await listDirectory(ctx.fs, dir)) {
         const file: InflightFile = { root: ctx.root, tenant, dir, name };
@@ -132,6 +138,20 @@ function count(
   } else {
     counts.removedEmpty += 1;
   }
+}
+
+/** `[in-flight root, tenant]` pairs: the tenants in the root, then (if asked) those in each worker's folder. */
+async function tenantFolders(ctx: RecoveryContext): Promise<[string, string][]> {
+  const pairs: [string, string][] = [];
+  for (const name of await listDirectory(ctx.fs, ctx.inflightRoot)) {
+    if (parseWorkerInflightDirName(name) === undefined) {
+      pairs.push([ctx.inflightRoot, name]);
+    } else if (ctx.includeWorkers ?? false) {
+      const workerRoot = join(ctx.inflightRoot, name);
+      for (const tenant of await listDirectory(ctx.fs, workerRoot)) pairs.push([workerRoot, tenant]);
+    }
+  }
+  return pairs;
 }
 
 /** Names in a directory; none when it does not exist or is not a directory. */

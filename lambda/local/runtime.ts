@@ -5,7 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoRegistry, LOCAL_REGISTRY_TABLES } from "../adapters/dynamo-registry.js";
-import { FileSink, type SinkFileSystem } from "../adapters/file-sink.js";
+import { FileSink, type FileSinkWorker, type SinkFileSystem } from "../adapters/file-sink.js";
 import { JwksTokenVerifier } from "../adapters/jwt-verifier.js";
 import { type LocalSigningKeys, loadOrCreateSigningKeys } from "../adapters/local-signer.js";
 import { RegistryAdmin } from "../adapters/registry-admin.js";
@@ -13,10 +13,11 @@ import { CachedRegistry } from "../core/cached-registry.js";
 import { IngestHandler } from "../core/handler.js";
 import { type Clock, type Logger, systemClock } from "../core/ports.js";
 import { RateLimiter } from "../core/rate-limiter.js";
+import { removeEmptyWorkerFolders, waitForWorkerFolderOwners } from "./cluster-inflight.js";
 import { startControlServer } from "./control-server.js";
 import { type DataDirLayout, dataDirLayout } from "./data-dir.js";
 import { type Deployment, loadOrCreateDeployment } from "./deployment.js";
-import { startEmbeddedRegistry } from "./embedded-registry.js";
+import { type EmbeddedRegistry, registryClient, startEmbeddedRegistry } from "./embedded-registry.js";
 import { startHttpServer } from "./http-server.js";
 import { localIdempotency } from "./idempotency.js";
 import { removeRunState, writeRunState } from "./run-state.js";
@@ -59,6 +60,21 @@ export interface LocalRuntimeOptions {
    * @default the embedded store's own client
    */
   readonly registryReadClient?: (endpoint: string) => DynamoDBDocumentClient;
+  /**
+   * Run as one worker of `ingest serve --workers N` (N ≥ 2; see cluster-primary.ts): the registry is the
+   * primary's endpoint, the sink writes this worker's own in-flight folder and takes batch numbers from the
+   * primary, and there is no recovery, control endpoint or run-state file (the primary owns those).
+   * `registryPort` is then unused. @default a single process that owns everything
+   */
+  readonly worker?: LocalWorkerRole;
+}
+
+/** What a worker process gets from its primary. */
+export interface LocalWorkerRole {
+  readonly registryEndpoint: string;
+  readonly sink: FileSinkWorker;
+  /** @default a RateLimiter of its own */
+  readonly rateLimiter?: RateLimiter;
 }
 
 export interface LocalRuntime {
@@ -72,6 +88,8 @@ export interface LocalRuntime {
   readonly sink: FileSink;
   /** Seals every open batch; returns the sealed object paths. */
   flush(): Promise<string[]>;
+  /** Re-reads the signing keys (new kids verify, removed ones stop); returns the kids now live. */
+  reloadSigningKeys(): Promise<{ kids: string[] }>;
   /** Stops accepting, finishes in-flight requests, seals everything, releases the store. */
   close(): Promise<void>;
 }
@@ -83,12 +101,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   await mkdir(layout.root, { recursive: true, mode: 0o700 });
   const deployment = await loadOrCreateDeployment(layout.deployment);
   let keys = await loadOrCreateSigningKeys(layout.keys);
-  const store = await startEmbeddedRegistry(
-    layout.registry,
-    LOCAL_REGISTRY_TABLES,
-    "127.0.0.1",
-    options.registryPort,
-  );
+  const { worker } = options;
+  const store =
+    worker === undefined
+      ? await startEmbeddedRegistry(layout.registry, LOCAL_REGISTRY_TABLES, "127.0.0.1", options.registryPort)
+      : remoteRegistry(worker.registryEndpoint);
 
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
@@ -98,8 +115,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       logger,
       ...(options.sinkFs === undefined ? {} : { fs: options.sinkFs }),
       ...(options.sinkMaxPendingBytes === undefined ? {} : { maxPendingBytes: options.sinkMaxPendingBytes }),
+      ...(worker === undefined ? {} : { worker: worker.sink }),
     });
-    await sink.recover();
+    if (worker === undefined) {
+      // Workers of an earlier `--workers N` run left folders too: wait until none of them still writes.
+      await waitForWorkerFolderOwners(layout.objects, logger);
+      await sink.recover();
+      await removeEmptyWorkerFolders(layout.objects);
+    }
     cleanups.unshift(() => sink.close());
 
     const registry = new CachedRegistry(
@@ -125,7 +148,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       verifier,
       clock,
       logger,
-      rateLimiter: new RateLimiter(clock),
+      rateLimiter: worker?.rateLimiter ?? new RateLimiter(clock),
       deliveryTimeoutMs: options.deliveryTimeoutMs,
       idempotency: localIdempotency(store.client, clock, logger, options.idempotencyWindowSeconds),
     });
@@ -139,27 +162,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     });
     cleanups.unshift(() => http.drain());
-    const control = await startControlServer(
-      {
-        flush: async () => ({ sealed: await sink.flush() }),
-        reloadSigningKeys: async () => {
-          keys = await loadOrCreateSigningKeys(layout.keys);
-          verifier.replaceJwks(keys.jwks);
-          logger.info("signing keys reloaded", { kids: keys.kids });
-          return { kids: [...keys.kids] };
-        },
-      },
-      logger,
-    );
-    cleanups.splice(1, 0, () => control.close());
+    const reloadSigningKeys = async () => {
+      keys = await loadOrCreateSigningKeys(layout.keys);
+      verifier.replaceJwks(keys.jwks);
+      logger.info("signing keys reloaded", { kids: keys.kids });
+      return { kids: [...keys.kids] };
+    };
+    if (worker === undefined) {
+      const control = await startControlServer(
+        { flush: async () => ({ sealed: await sink.flush() }), reloadSigningKeys },
+        logger,
+      );
+      cleanups.splice(1, 0, () => control.close());
+      await writeRunState(layout.runState, {
+        pid: process.pid,
+        apiUrl: http.url,
+        registryEndpoint: store.endpoint,
+        controlUrl: control.url,
+        controlSecret: control.secret,
+      });
+    }
     if (options.sealTimer ?? true) sink.startTimer();
-    await writeRunState(layout.runState, {
-      pid: process.pid,
-      apiUrl: http.url,
-      registryEndpoint: store.endpoint,
-      controlUrl: control.url,
-      controlSecret: control.secret,
-    });
 
     let closing: Promise<void> | undefined;
     return {
@@ -173,9 +196,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       admin: new RegistryAdmin(store.client, LOCAL_REGISTRY_TABLES),
       sink,
       flush: () => sink.flush(),
+      reloadSigningKeys,
       close() {
         closing ??= (async () => {
-          await removeRunState(layout.runState);
+          if (worker === undefined) await removeRunState(layout.runState);
           await runAll(cleanups);
         })();
         return closing;
@@ -185,6 +209,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     await runAll(cleanups);
     throw error;
   }
+}
+
+/** The primary's registry seen from a worker: a client to its endpoint (closing it closes only the client). */
+function remoteRegistry(endpoint: string): EmbeddedRegistry {
+  const client = registryClient(endpoint);
+  return {
+    endpoint,
+    client,
+    close: async () => client.destroy(),
+  };
 }
 
 /** Runs every cleanup in order, even when one fails, then throws the first failure. */
