@@ -1,6 +1,8 @@
 /**
- * Cheap linear pre-scans of an XML body that run before fast-xml-parser sees it: DOCTYPE/ENTITY refusal,
- * nesting depth, forbidden characters, and the document-level structure the validator does not check.
+ * Cheap linear scans of an XML body: DOCTYPE/ENTITY refusal and forbidden characters run before the one-pass
+ * parser (xml-parse.ts) reads the document; the structure scan runs only when the parser refuses a document,
+ * so that a document with several problems is refused for the same one as before (depth and attribute count
+ * anywhere win over a syntax error).
  */
 import { InvalidRecordError } from "./errors.js";
 
@@ -13,9 +15,8 @@ const APOS = 0x27;
 const EQUALS = 0x3d;
 
 /**
- * Most attributes one element may carry. fast-xml-parser and its validator slow down on elements with very many
- * attributes (one element with 37,000 attributes in a 254 KiB body costs ~230 ms, the same attributes spread
- * over elements ~70 ms; 100,000 cost ~0.7 s), and no real record comes near this.
+ * Most attributes one element may carry: bounds the work and the map built per element (with fast-xml-parser,
+ * one element with 37,000 attributes in a 254 KiB body cost ~230 ms), and no real record comes near this.
  */
 export const MAX_XML_ATTRIBUTES = 1_000;
 
@@ -74,13 +75,13 @@ export function refuseForbiddenCharacters(text: string): void {
 }
 
 /**
- * Walks the markup once (text runs are skipped with `indexOf`) and checks what the fast-xml-parser validator
- * lets through or cannot bound: nesting deeper than `maxDepth` (decided at the first tag past the limit, so
- * 100,000 nested elements cost no more than 65), `<!…>` markup other than comments and CDATA, unclosed
- * comments/CDATA/PIs, `<` inside a start tag, more than {@link MAX_XML_ATTRIBUTES} attributes on one element,
- * and anything but whitespace, comments and PIs outside the one root element. Tag-name matching and attribute
- * syntax are left to the validator that runs next; when the markup is too broken to walk (a tag with no `>`)
- * this scan stops and leaves the report to the validator.
+ * Walks the markup once (text runs are skipped with `indexOf`) and checks, in document order: nesting deeper
+ * than `maxDepth` (decided at the first tag past the limit, so 100,000 nested elements cost no more than 65),
+ * `<!…>` markup other than comments and CDATA, unclosed comments/CDATA/PIs, `<` inside a start tag, more than
+ * {@link MAX_XML_ATTRIBUTES} attributes on one element, and anything but whitespace, comments and PIs outside
+ * the one root element. Tag-name matching and attribute
+ * syntax are left to the parser; when the markup is too broken to walk (a tag with no `>`) this scan stops and
+ * leaves the report to the parser.
  *
  * @throws InvalidRecordError `too_deep`, `too_many_attributes` or `invalid_xml`
  */
@@ -106,6 +107,7 @@ export function scanStructure(text: string, maxDepth: number): void {
       }
     } else if (c1 === QUESTION) {
       pos = endOf(text, "?>", lt + 2, lt, "processing instruction is not closed");
+      checkPiTarget(text, lt, pos - 2);
     } else if (c1 === SLASH) {
       const gt = text.indexOf(">", lt + 2);
       if (gt === -1) return;
@@ -136,7 +138,7 @@ export function scanStructure(text: string, maxDepth: number): void {
 
 /**
  * The index of the `>` closing a start tag whose name starts at `from`, skipping quoted values; -1 if none.
- * Counts the `=` outside quotes on the way, which is the attribute count of a tag the validator will accept.
+ * Counts the `=` outside quotes on the way, which is the attribute count of a well-formed tag.
  */
 function startTagEnd(text: string, from: number): number {
   const length = text.length;
@@ -156,6 +158,24 @@ function startTagEnd(text: string, from: number): number {
     }
   }
   return -1;
+}
+
+/** A PI target: a name right after `<?`, followed by whitespace or `?>`. */
+const PI_TARGET = /^[^\s?<>&"'=/!0-9.-][^\s?<>&"'=/!]*/;
+
+/**
+ * Checks the processing instruction at `lt` (its `?>` at `end`): it needs a target, and the target `xml` (any
+ * case) is reserved for the XML declaration, which may only open the document (XML 1.0 §2.6, §2.8).
+ */
+function checkPiTarget(text: string, lt: number, end: number): void {
+  const inner = text.slice(lt + 2, end);
+  const target = PI_TARGET.exec(inner)?.[0];
+  if (target === undefined || (inner.length > target.length && !/^\s/.test(inner.slice(target.length)))) {
+    throw notWellFormed(text, lt, "processing instruction needs a target name right after '<?'");
+  }
+  if (target.toLowerCase() === "xml" && text.slice(0, lt).trim() !== "") {
+    throw notWellFormed(text, lt, "the XML declaration is only allowed at the start of the document");
+  }
 }
 
 /** The index just past `terminator` (searched from `from`), or a 400 naming the construct opened at `start`. */
@@ -188,7 +208,7 @@ function quote(text: string, from: number, to: number): string {
 
 /**
  * The 400 for a document that is not well-formed, located by line and column (1-based, counted in UTF-16
- * units like the fast-xml-parser validator counts them).
+ * units, as JavaScript string indices count them).
  */
 export function notWellFormed(text: string, at: number, problem: string): InvalidRecordError {
   let line = 1;

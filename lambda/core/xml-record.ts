@@ -1,33 +1,15 @@
 /**
  * XML request bodies: one well-formed XML document is validated and converted to the value that is stored as
- * one CBOR data item (RFC 8949) in the stream's CBOR-sequence files.
+ * one CBOR data item (RFC 8949) in the stream's CBOR-sequence files. The document is checked and converted in
+ * one pass by xml-parse.ts, after the cheap pre-scans of xml-prescan.ts.
  */
 import { Encoder } from "cbor-x";
-import { type ValidationError, XMLParser, XMLValidator } from "fast-xml-parser";
 import { MAX_NESTING_DEPTH } from "./constants.js";
 import { InvalidRecordError } from "./errors.js";
-import { decodeAttributeValue, decodeCharacterData } from "./xml-entities.js";
-import { notWellFormedAt, refuseDoctype, refuseForbiddenCharacters, scanStructure } from "./xml-prescan.js";
+import { parseXmlDocument, type XmlValue } from "./xml-parse.js";
+import { refuseDoctype, refuseForbiddenCharacters, scanStructure } from "./xml-prescan.js";
 
-/** The converted form of an element: its text, a map of attributes/children/text, or repeated siblings. */
-export type XmlValue = string | Map<string, XmlValue> | XmlValue[];
-
-// Keys of fast-xml-parser's `preserveOrder` output: none of them is a valid XML name, so none collides with one.
-const TEXT = "#text";
-const CDATA = "#cdata";
-const ATTRIBUTES = ":@";
-
-/**
- * fast-xml-parser throws on elements named like these (prototype-pollution guard), even though it builds no
- * object keyed by them that matters here. They are renamed with a `#` prefix, which no XML name can start
- * with, and the prefix is removed again when the Map is built, so they are stored as ordinary data.
- */
-const GUARDED_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
-const GUARD_PREFIX = "#";
-
-/** Most characters of the document an error message may quote, and the longest message we pass on. */
-const MAX_QUOTED = 20;
-const MAX_MESSAGE = 200;
+export type { XmlValue } from "./xml-parse.js";
 
 /** Plain RFC 8949 output: Maps become CBOR maps with no tag 259, no records/packing/bundling extensions. */
 const cborEncoder = new Encoder({
@@ -39,8 +21,6 @@ const cborEncoder = new Encoder({
   tagUint8Array: false,
   useSelfDescribedHeader: false,
 });
-
-const defaultParser = createParser(MAX_NESTING_DEPTH);
 
 /**
  * Validates `text` as one well-formed XML document and converts it to its value:
@@ -59,13 +39,18 @@ const defaultParser = createParser(MAX_NESTING_DEPTH);
  */
 export function parseXmlRecord(text: string, maxDepth: number = MAX_NESTING_DEPTH): Map<string, XmlValue> {
   if (isWhitespace(text)) throw new InvalidRecordError("body is empty; send one XML document", "empty_body");
-  // Order matters: DOCTYPEs are refused before anything else reads the document, depth before any parser
-  // walks it.
+  // DOCTYPEs are refused before anything else reads the document.
   refuseDoctype(text);
-  scanStructure(text, maxDepth);
-  refuseForbiddenCharacters(text);
-  validate(text);
-  return convertDocument(parse(text, maxDepth));
+  try {
+    refuseForbiddenCharacters(text);
+    return parseXmlDocument(text, maxDepth);
+  } catch (error) {
+    // A document with several problems is refused for the one the structure scan meets first, as it always
+    // was: `too_deep` / `too_many_attributes` anywhere win over a syntax error found earlier in one pass.
+    // Only on this error path is the text scanned a second time.
+    if (error instanceof InvalidRecordError && error.code === "invalid_xml") scanStructure(text, maxDepth);
+    throw error;
+  }
 }
 
 /**
@@ -78,162 +63,6 @@ export function xmlRecordToCbor(text: string, maxDepth: number = MAX_NESTING_DEP
   return cborEncoder.encode(parseXmlRecord(text, maxDepth));
 }
 
-/** Runs the fast-xml-parser validator; the parser alone accepts many documents that are not well-formed. */
-function validate(text: string): void {
-  let result: true | ValidationError;
-  try {
-    result = XMLValidator.validate(text);
-  } catch (cause) {
-    throw new InvalidRecordError("XML could not be validated", "invalid_xml", { cause });
-  }
-  if (result === true) return;
-  const { line, col, msg } = result.err;
-  // "Start tag expected." comes without a column.
-  throw notWellFormedAt(line, Number.isInteger(col) ? col : 1, clipMessage(msg));
-}
-
-/** The parser's ordered node list; every parser exception becomes a 400. */
-function parse(text: string, maxDepth: number): unknown {
-  const parser = maxDepth === MAX_NESTING_DEPTH ? defaultParser : createParser(maxDepth);
-  try {
-    return parser.parse(text);
-  } catch (cause) {
-    const message = cause instanceof Error ? clipMessage(cause.message) : "unknown parser error";
-    throw new InvalidRecordError(`XML could not be parsed: ${message}`, "invalid_xml", { cause });
-  }
-}
-
-function createParser(maxDepth: number): XMLParser {
-  return new XMLParser({
-    preserveOrder: true, // keeps mixed content and sibling order; we decide arrays ourselves
-    ignoreAttributes: false,
-    attributeNamePrefix: "@",
-    parseTagValue: false, // never coerce: "00501" stays "00501"
-    parseAttributeValue: false,
-    trimValues: false,
-    processEntities: false, // we decode references ourselves, so CDATA is never decoded and unknown ones fail
-    htmlEntities: false,
-    cdataPropName: CDATA,
-    ignoreDeclaration: true,
-    ignorePiTags: true,
-    jPath: false, // we use no callback that needs the path; skips building a path string per tag
-    maxNestedTags: maxDepth, // a backstop only: scanStructure has already refused deeper documents
-    onDangerousProperty: (name) => name, // keep `toString`, `valueOf`… as they are (we only build Maps)
-    transformTagName: (name) => (GUARDED_NAMES.has(name) ? GUARD_PREFIX + name : name),
-  });
-}
-
-function convertDocument(nodes: unknown): Map<string, XmlValue> {
-  let document: Map<string, XmlValue> | undefined;
-  for (const node of asNodeList(nodes)) {
-    const key = firstKey(node);
-    // The parser keeps whitespace it met before a top-level PI; scanStructure has already refused any other
-    // text, CDATA or a second element outside the root, so the throw below is only a safety net.
-    if (key === TEXT && isWhitespace(asString(node[TEXT]))) continue;
-    if (key === TEXT || key === CDATA || document !== undefined) {
-      throw new InvalidRecordError(
-        "XML must hold exactly one root element and no text outside it",
-        "invalid_xml",
-      );
-    }
-    document = new Map([[elementName(key), convertElement(node, key)]]);
-  }
-  if (document === undefined) throw new InvalidRecordError("XML has no root element", "invalid_xml");
-  return document;
-}
-
-/** Recursion is bounded by `maxDepth`, which scanStructure enforced before parsing. */
-function convertElement(node: OrderedNode, key: string): XmlValue {
-  let map: Map<string, XmlValue> | undefined;
-  const attributes = node[ATTRIBUTES];
-  if (attributes !== undefined) {
-    map = new Map();
-    const record = asRecord(attributes);
-    for (const name of Object.keys(record)) map.set(name, decodeAttributeValue(asString(record[name])));
-  }
-  let run = ""; // text and CDATA since the last child element
-  let significant = false; // the run holds non-empty CDATA, a reference or non-whitespace
-  const pieces: string[] = []; // significant runs of mixed content
-  let hasChildElements = false;
-  for (const child of asNodeList(node[key])) {
-    const childKey = firstKey(child);
-    if (childKey === TEXT) {
-      const raw = asString(child[TEXT]);
-      if (raw.includes("]]>")) {
-        throw new InvalidRecordError("']]>' is not allowed in text content", "invalid_xml");
-      }
-      run += decodeCharacterData(raw);
-      significant ||= !isWhitespace(raw);
-    } else if (childKey === CDATA) {
-      const content = cdataContent(child[CDATA]);
-      run += content;
-      significant ||= content !== ""; // CDATA is explicit data, even when it is only whitespace
-    } else {
-      // Whitespace-only runs between child elements are indentation, not data.
-      if (significant) pieces.push(run);
-      run = "";
-      significant = false;
-      hasChildElements = true;
-      map ??= new Map();
-      const name = elementName(childKey);
-      const value = convertElement(child, childKey);
-      // Element values are never arrays, so an array here is the list of earlier same-name siblings.
-      const earlier = map.get(name);
-      if (earlier === undefined) map.set(name, value);
-      else if (Array.isArray(earlier)) earlier.push(value);
-      else map.set(name, [earlier, value]);
-    }
-  }
-  if (!hasChildElements) {
-    if (map === undefined) return run;
-    if (run !== "") map.set(TEXT, run);
-    return map;
-  }
-  if (significant) pieces.push(run);
-  if (map === undefined) throw new Error("unreachable: an element with children has a map");
-  if (pieces.length > 0) map.set(TEXT, pieces.length === 1 ? (pieces[0] ?? "") : pieces);
-  return map;
-}
-
-// --- the shape of fast-xml-parser's preserveOrder output, checked where it is read (its API returns `any`) ---
-
-type OrderedNode = Record<string, unknown>;
-
-function asNodeList(value: unknown): OrderedNode[] {
-  if (!Array.isArray(value)) {
-    throw new Error("fast-xml-parser returned an unexpected shape (not a node list)");
-  }
-  return value as OrderedNode[];
-}
-
-function asRecord(value: unknown): Record<string, unknown> {
-  if (typeof value !== "object" || value === null) {
-    throw new Error("fast-xml-parser returned unexpected attributes");
-  }
-  return value as Record<string, unknown>;
-}
-
-function asString(value: unknown): string {
-  if (typeof value !== "string") throw new Error("fast-xml-parser returned a non-string value");
-  return value;
-}
-
-/** A node's own first key: its element name, `#text` or `#cdata` (the attributes key `:@` always comes later). */
-function firstKey(node: OrderedNode): string {
-  for (const key in node) return key;
-  throw new Error("fast-xml-parser returned an empty node");
-}
-
-/** CDATA is stored as `[{ "#text": content }]`; the content is kept verbatim. */
-function cdataContent(value: unknown): string {
-  const [inner] = asNodeList(value);
-  return inner === undefined ? "" : asString(inner[TEXT]);
-}
-
-function elementName(key: string): string {
-  return key.startsWith(GUARD_PREFIX) ? key.slice(GUARD_PREFIX.length) : key;
-}
-
 /** True when `s` holds only XML whitespace (space, tab, LF, CR), or nothing. */
 function isWhitespace(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -241,10 +70,4 @@ function isWhitespace(s: string): boolean {
     if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
   }
   return true;
-}
-
-/** A library message with every long run of non-space characters (a quoted name or value) cut to 20. */
-function clipMessage(message: string): string {
-  const clipped = message.replace(/\S{21,}/gu, (run) => `${Array.from(run).slice(0, MAX_QUOTED).join("")}…`);
-  return clipped.length > MAX_MESSAGE ? `${clipped.slice(0, MAX_MESSAGE)}…` : clipped;
 }
