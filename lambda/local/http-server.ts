@@ -5,12 +5,14 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { DATA_PATH_PREFIX } from "../core/constants.js";
-import { ServiceUnavailableError } from "../core/errors.js";
+import { MethodNotAllowedError, ServiceUnavailableError } from "../core/errors.js";
 import type { IngestHandler } from "../core/handler.js";
 import type { Logger } from "../core/ports.js";
 import { errorResponse } from "../core/responses.js";
-import { toIngestRequest, writeResponse } from "./http-entry.js";
+import type { IngestResponse } from "../core/types.js";
+import { isLingering, lingerThenDestroy, toIngestRequest, writeResponse } from "./http-entry.js";
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -95,21 +97,48 @@ export async function startHttpServer(
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     // Node checks those two timeouts only this often (30 s by default): check often enough to honour them.
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersTimeout / 4))),
+    // Node would answer a request without Host itself: 400 with an empty body and no x-request-id. Nothing
+    // here reads Host, so such a request gets the same JSON answers as any other.
+    requireHostHeader: false,
   });
+  // A client may half-close its side once its request is sent (`nc -N`, some proxies). Node's default then
+  // aborts the request in flight and closes without an answer, although the record may already be stored:
+  // keep the connection open for writing until every response is sent.
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, false));
   // Answer `Expect: 100-continue` only once the request passed every check that needs no body.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, true));
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+  // Any other expectation: Node would answer 417 with an empty body. RFC 9110 §10.1.1 lets a server ignore
+  // it, so the request is served like one without Expect (the documented statuses, JSON bodies).
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, false));
+  // CONNECT: with no listener Node closes the connection without a word. It is a method like any other: 405.
+  server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    const requestId = randomUUID();
+    const error = new MethodNotAllowedError(`${req.method} is not allowed; records are posted with POST`);
+    writeRaw(socket, errorResponse(error, requestId, logger, { allow: "POST" }));
+  });
+  // Sockets already answered here: Node reports every later chunk of garbage on them as another clientError.
+  const answered = new WeakSet<Duplex>();
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (answered.has(socket) || isLingering(socket)) return; // answered; only waits to be closed
     if (!socket.writable) return socket.destroy();
+    answered.add(socket);
     const status =
       error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    const body = JSON.stringify({
-      error: { code: "bad_http_request", message: "malformed HTTP request", retryable: false },
+    const message =
+      status === 431
+        ? "the request headers are larger than the limit of 16 KiB"
+        : status === 408
+          ? "the request was not received in time"
+          : "malformed HTTP request";
+    const body = JSON.stringify({ error: { code: "bad_http_request", message, retryable: false } });
+    writeRaw(socket, {
+      status,
+      headers: { "content-type": "application/json; charset=utf-8", "x-request-id": randomUUID() },
+      body,
     });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    // Not destroyed at once: unread bytes would turn the close into a reset that hides this answer.
+    lingerThenDestroy(socket);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -141,4 +170,19 @@ export async function startHttpServer(
       await closed;
     },
   };
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};
+
+/** Writes a whole response straight onto a socket Node's HTTP layer has given up on, then closes it. */
+function writeRaw(socket: Duplex, response: IngestResponse): void {
+  const head = [`HTTP/1.1 ${response.status} ${REASONS[response.status] ?? "Error"}`];
+  for (const [name, value] of Object.entries(response.headers)) head.push(`${name}: ${value}`);
+  head.push(`content-length: ${Buffer.byteLength(response.body)}`, "connection: close");
+  socket.end(`${head.join("\r\n")}\r\n\r\n${response.body}`);
 }
