@@ -184,12 +184,12 @@ async function runScenario(
       padBytes: scenario.padBytes ?? 100,
       script: async (wait) => {
         await wait(timing.healthyMs);
-        faultOn = Date.now();
+        faultOn = performance.now();
         await scenario.inject(faults, () => runtime.flush());
         await wait(timing.faultMs);
         fs.clear();
         proxy.mode = "pass";
-        faultOff = Date.now();
+        faultOff = performance.now();
         // After a slow fault, requests still stuck in it finish first: give the service time to show 202s.
         await wait(Math.max(timing.healthyMs, 500) + (scenario.slowMs ?? 0));
       },
@@ -255,7 +255,7 @@ function judge(
     volume: `${load.requests.length} requests, ${affected.length} during the fault`,
     result:
       `during: ${answers}; ${missingRetryAfter.length} 503 without Retry-After; ` +
-      `202 again ${Number.isFinite(firstAfter) ? `${firstAfter} ms` : "never"} after clearing; ` +
+      `202 again ${Number.isFinite(firstAfter) ? `${Math.round(firstAfter)} ms` : "never"} after clearing; ` +
       `${accepted.length} 202'd: ${lost.length} lost, ${doubled} doubled, ${torn} torn`,
     ok,
   };

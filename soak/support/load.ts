@@ -53,10 +53,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 function post(options: LoadOptions, agent: Agent, id: string, body: string): Promise<LoadRequest> {
-  const sentAt = Date.now();
+  // performance.now(), not Date.now(): a whole-millisecond clock counted requests sent in the same millisecond as
+  // the fault was switched on, but before it, as sent during the fault (their 202s are then correct, not faults).
+  const sentAt = performance.now();
   return new Promise((resolve) => {
     const done = (status: number, code?: string, retryAfter?: string) =>
-      resolve({ id, sentAt, answeredAt: Date.now(), status, code, retryAfter });
+      resolve({ id, sentAt, answeredAt: performance.now(), status, code, retryAfter });
     const req = request(
       options.url,
       {
