@@ -19,14 +19,11 @@ import { Certificate } from "aws-cdk-lib/aws-certificatemanager";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { HTTP_API_ROUTES } from "../lambda/aws/http-api-routes.js";
 import { acknowledgeRule } from "./nag-acknowledgements.js";
 import { assertBothOrNeither, assertInteger, assertMatches, assertPositive } from "./prop-validation.js";
 
-/** The data path; `{streamId}` is the stream's id (`is-` + 8 alphanumerics). */
-export const DATA_ROUTE_PATH = "/stream/v0/data/{streamId}";
-
-/** The batch path (an NDJSON body of up to 500 JSON records); `{streamId}` as for the data path. */
-export const BATCH_ROUTE_PATH = "/stream/v0/batch/{streamId}";
+export { BATCH_ROUTE_PATH, DATA_ROUTE_PATH } from "../lambda/aws/http-api-routes.js";
 
 /**
  * Fields of one access-log line. Chosen so an operator can trace a request (requestId is the `x-request-id`
@@ -108,13 +105,9 @@ export class IngestApi extends Construct {
       // Unknown paths reach the Lambda too, so they get the core's JSON 404 instead of API Gateway's.
       defaultIntegration: integration,
     });
-    this.httpApi.addRoutes({ path: DATA_ROUTE_PATH, methods: [HttpMethod.POST], integration });
-    // Any other method on the data path answers the core's 405 with an Allow header.
-    this.httpApi.addRoutes({ path: DATA_ROUTE_PATH, methods: [HttpMethod.ANY], integration });
-    // The batch path likewise: POST, and every other method for the core's 405.
-    this.httpApi.addRoutes({ path: BATCH_ROUTE_PATH, methods: [HttpMethod.POST], integration });
-    this.httpApi.addRoutes({ path: BATCH_ROUTE_PATH, methods: [HttpMethod.ANY], integration });
-    this.httpApi.addRoutes({ path: "/health", methods: [HttpMethod.GET], integration });
+    for (const route of HTTP_API_ROUTES) {
+      this.httpApi.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
+    }
     acknowledgeRule(
       this.httpApi,
       "APIG4",

@@ -11,8 +11,8 @@
  * - The body is base64-encoded unless the content type is textual (text/*, application/json, application/xml,
  *   application/*+json, application/*+xml, application/x-ndjson) and the body has no Content-Encoding; so a
  *   missing content type, form posts, octet streams and gzip bodies arrive base64 (as on AWS).
- * - The route key is computed from {@link ROUTES}, a copy of the routes lib/ingest-api.ts declares (POST and
- *   ANY on the data and batch paths, GET /health, `$default` otherwise). Keep the two in step.
+ * - The route key is computed from HTTP_API_ROUTES (lambda/aws/http-api-routes.ts), the table lib/ingest-api.ts
+ *   adds to the stack (POST and ANY on the data and batch paths, GET /health, `$default` otherwise).
  * - Result mapping follows the format-2.0 rules: an object with `statusCode` is a structured result; any other
  *   JSON value (a string, an object without statusCode) is a 200 `application/json` body (a string as is,
  *   anything else JSON-serialised). A throw, or a structured result that is not valid, is 500
@@ -24,6 +24,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { HTTP_API_ROUTES, type HttpApiRoute } from "../aws/http-api-routes.js";
 import { type Clock, type Logger, systemClock } from "../core/ports.js";
 
 /** What the Node.js Lambda runtime passes as the second argument (the aws-lambda `Context`). */
@@ -68,21 +69,6 @@ export interface ApiGatewayFront {
   readonly url: string;
   close(): Promise<void>;
 }
-
-/** A route of lib/ingest-api.ts: method ("ANY" matches every method) and path with `{name}` segments. */
-interface Route {
-  readonly method: string;
-  readonly path: string;
-}
-
-/** Mirrors the routes lib/ingest-api.ts adds (kept here so the front does not load aws-cdk-lib). */
-export const ROUTES: readonly Route[] = [
-  { method: "POST", path: "/stream/v0/data/{streamId}" },
-  { method: "ANY", path: "/stream/v0/data/{streamId}" },
-  { method: "POST", path: "/stream/v0/batch/{streamId}" },
-  { method: "ANY", path: "/stream/v0/batch/{streamId}" },
-  { method: "GET", path: "/health" },
-];
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -274,10 +260,10 @@ export function isTextual(contentType: string | undefined, contentEncoding: stri
 function matchRoute(
   method: string,
   path: string,
-): { route: Route; parameters?: Record<string, string> } | undefined {
+): { route: HttpApiRoute; parameters?: Record<string, string> } | undefined {
   const segments = path.split("/");
-  let best: { route: Route; parameters?: Record<string, string>; score: number } | undefined;
-  for (const route of ROUTES) {
+  let best: { route: HttpApiRoute; parameters?: Record<string, string>; score: number } | undefined;
+  for (const route of HTTP_API_ROUTES) {
     if (route.method !== "ANY" && route.method !== method) continue;
     const parts = route.path.split("/");
     if (parts.length !== segments.length) continue;
