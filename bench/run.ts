@@ -16,37 +16,10 @@ import {
   formatSummaryText,
   type MachineInfo,
 } from "./report.js";
+import { parseRunnerArgs, type RunnerOptions, runnerUsage, UsageError } from "./support/runner-args.js";
 
 /** The order benchmarks run in; others follow by name. */
 export const PREFERRED_ORDER = ["local-http", "core-cpu", "lambda", "memory", "batch"];
-
-interface Options {
-  readonly names: readonly string[];
-  readonly quick: boolean;
-  readonly markdown: string | undefined;
-}
-
-class UsageError extends Error {}
-
-function parseArgs(argv: readonly string[]): Options {
-  const names: string[] = [];
-  let quick = false;
-  let markdown: string | undefined;
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index] ?? "";
-    if (arg === "--quick") quick = true;
-    else if (arg === "--markdown") {
-      markdown = argv[++index];
-      if (markdown === undefined || markdown === "") throw new UsageError("--markdown needs a file name");
-    } else if (arg.startsWith("--markdown=")) markdown = arg.slice("--markdown=".length);
-    else if (arg === "--help" || arg === "-h") {
-      process.stdout.write("usage: node dist/bench/run.js [names...] [--quick] [--markdown FILE]\n");
-      process.exit(0);
-    } else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
-    else names.push(arg);
-  }
-  return { names, quick, markdown };
-}
 
 function order(a: Benchmark, b: Benchmark): number {
   const rank = (name: string) => {
@@ -125,14 +98,12 @@ async function runOne(benchmark: Benchmark, quick: boolean): Promise<BenchOutcom
 }
 
 async function main(): Promise<number> {
-  let options: Options;
+  let options: RunnerOptions;
   try {
-    options = parseArgs(process.argv.slice(2));
+    options = parseRunnerArgs(process.argv.slice(2), "dist/bench/run.js");
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(
-      `${error.message}\nusage: node dist/bench/run.js [names...] [--quick] [--markdown FILE]\n`,
-    );
+    process.stderr.write(`${error.message}\n${runnerUsage("dist/bench/run.js")}\n`);
     return 2;
   }
   const { benchmarks: available, broken: allBroken } = await loadBenchmarks(__dirname);

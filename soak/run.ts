@@ -7,34 +7,9 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { parseRunnerArgs } from "../bench/support/runner-args.js";
 import type { Soak } from "./harness.js";
 import { formatMarkdownTable, formatTextTable, type TableRow } from "./support/table.js";
-
-interface Options {
-  readonly names: readonly string[];
-  readonly quick: boolean;
-  readonly markdown: string | undefined;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  const names: string[] = [];
-  let quick = false;
-  let markdown: string | undefined;
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index] ?? "";
-    if (arg === "--quick") quick = true;
-    else if (arg === "--markdown") {
-      markdown = argv[++index];
-      if (markdown === undefined) throw new Error("--markdown needs a file name");
-    } else if (arg.startsWith("--markdown=")) markdown = arg.slice("--markdown=".length);
-    else if (arg === "--help" || arg === "-h") {
-      process.stdout.write("usage: node dist/soak/run.js [names...] [--quick] [--markdown FILE]\n");
-      process.exit(0);
-    } else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
-    else names.push(arg);
-  }
-  return { names, quick, markdown };
-}
 
 async function loadSoaks(directory: string): Promise<Soak[]> {
   const files = (await readdir(directory)).filter((file) => file.endsWith(".soak.js")).sort();
@@ -50,7 +25,7 @@ async function loadSoaks(directory: string): Promise<Soak[]> {
 async function main(): Promise<number> {
   // Soaks that touch the registry in-process load the AWS SDK; keep its Node 20 notice out of the output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseRunnerArgs(process.argv.slice(2), "dist/soak/run.js");
   const available = await loadSoaks(__dirname);
   const unknown = options.names.filter((name) => !available.some((soak) => soak.name === name));
   if (unknown.length > 0) {
