@@ -5,12 +5,6 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { encode } from "cbor-x";
 import { FileSink, type FileSinkOptions } from "../../lambda/adapters/file-sink.js";
-import {
-  nodeSinkFileSystem,
-  type SinkFileHandle,
-  type SinkFileSystem,
-  type SinkOpenFlags,
-} from "../../lambda/adapters/sink-fs.js";
 import { IngestError } from "../../lambda/core/errors.js";
 import type { Logger } from "../../lambda/core/ports.js";
 import type { AcceptedRecord, DeliverySettings, StreamRecord } from "../../lambda/core/types.js";
@@ -125,89 +119,8 @@ export function sealedLineIds(root: string): number[] {
   );
 }
 
-export function errnoError(code: string): Error {
-  return Object.assign(new Error(`${code}: injected fault`), { code });
-}
-
-/** Only batch files get faults; the `.seq` file and directories keep working. */
-const BATCH_FILE = /\.(ndjson|cbor)(\.gz)?$/;
-
-/**
- * The real file system with counters and switchable faults on batch files: EIO on write (optionally
- * after writing half: a torn tail), errors on datasync/truncate/rename, and a datasync gate the test opens.
- */
-export class FaultyFs implements SinkFileSystem {
-  writes = 0;
-  datasyncs = 0;
-  writeFault: string | undefined;
-  tornWrites = false;
-  datasyncFault: string | undefined;
-  truncateFault: string | undefined;
-  renameFault: string | undefined;
-  openFault: string | undefined;
-  datasyncGate: Promise<void> | undefined;
-  /** Called as each batch-file datasync starts (before the gate). */
-  onDatasync: (() => void) | undefined;
-
-  async open(path: string, flags: SinkOpenFlags): Promise<SinkFileHandle> {
-    if (this.openFault !== undefined && BATCH_FILE.test(path)) {
-      throw errnoError(this.openFault);
-    }
-    const handle = await nodeSinkFileSystem.open(path, flags);
-    return BATCH_FILE.test(path) ? this.wrap(handle) : handle;
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.renameFault === undefined
-      ? nodeSinkFileSystem.rename(from, to)
-      : Promise.reject(errnoError(this.renameFault));
-  }
-  unlink(path: string): Promise<void> {
-    return nodeSinkFileSystem.unlink(path);
-  }
-  mkdir(path: string): Promise<string | undefined> {
-    return nodeSinkFileSystem.mkdir(path);
-  }
-  readdir(path: string): Promise<string[]> {
-    return nodeSinkFileSystem.readdir(path);
-  }
-  readFile(path: string): Promise<Uint8Array> {
-    return nodeSinkFileSystem.readFile(path);
-  }
-  size(path: string): Promise<number> {
-    return nodeSinkFileSystem.size(path);
-  }
-
-  private wrap(real: SinkFileHandle): SinkFileHandle {
-    return {
-      read: (buffer, offset, length, position) => real.read(buffer, offset, length, position),
-      write: async (buffer, offset, length, position) => {
-        this.writes += 1;
-        if (this.writeFault !== undefined) {
-          if (this.tornWrites) {
-            await real.write(buffer, offset, Math.ceil(length / 2), position);
-          }
-          throw errnoError(this.writeFault);
-        }
-        return real.write(buffer, offset, length, position);
-      },
-      datasync: async () => {
-        this.datasyncs += 1;
-        this.onDatasync?.();
-        await this.datasyncGate;
-        if (this.datasyncFault !== undefined) {
-          throw errnoError(this.datasyncFault);
-        }
-        return real.datasync();
-      },
-      sync: () => real.sync(),
-      truncate: (length) =>
-        this.truncateFault === undefined
-          ? real.truncate(length)
-          : Promise.reject(errnoError(this.truncateFault)),
-      close: () => real.close(),
-    };
-  }
-}
+/** The fault-injecting file system the faults soak uses too: see soak/support/faulty-sink-fs.ts. */
+export { errnoError, FaultySinkFs as FaultyFs } from "../../soak/support/faulty-sink-fs.js";
 
 const liveSinks: FileSink[] = [];
 
