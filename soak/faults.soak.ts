@@ -7,10 +7,8 @@
  * sealed exactly once.
  */
 import { join } from "node:path";
-import { issueAccessToken } from "../lambda/core/access-token.js";
-import { type Logger, systemClock } from "../lambda/core/ports.js";
-import { newStreamRecord } from "../lambda/core/stream-settings.js";
-import type { ApiKeyRecord } from "../lambda/core/types.js";
+import { createUnthrottledTenant } from "../bench/support/unthrottled-tenant.js";
+import type { Logger } from "../lambda/core/ports.js";
 import { registryClient } from "../lambda/local/embedded-registry.js";
 import { type LocalRuntimeOptions, startLocalRuntime } from "../lambda/local/runtime.js";
 import type { Soak, SoakRow } from "./harness.js";
@@ -152,33 +150,15 @@ async function runScenario(
     ...scenario.runtime,
   });
   try {
-    const now = new Date().toISOString();
-    const stream = {
-      ...newStreamRecord({ id: "is-FaultS0k", tenant: "soak", name: "faults", payload: "json", now }),
-      rateLimitPerSecond: 1_000_000,
-      rateLimitBurst: 1_000_000,
-    };
-    await runtime.admin.createStream(stream);
-    const key: ApiKeyRecord = {
-      id: "ik-faultsoak00000000",
-      tenant: "soak",
-      name: "soak",
-      status: "active",
-      createdAt: now,
-    };
-    await runtime.admin.createApiKey(key);
-    const { token } = await issueAccessToken({
-      ...runtime.deployment,
-      signer: runtime.keys.signer,
-      key,
-      days: 1,
-      clock: systemClock,
-    });
+    const streamId = "is-FaultS0k";
+    const { token } = await createUnthrottledTenant(runtime, "soak", "ik-faultsoak00000000", [
+      { id: streamId, name: "faults", payload: "json" },
+    ]);
     const faults: Faults = { fs, proxy };
     let faultOn = 0;
     let faultOff = 0;
     const load = await runLoad({
-      url: `${runtime.url}/stream/v0/data/${stream.id}`,
+      url: `${runtime.url}/stream/v0/data/${streamId}`,
       token,
       tenant: "soak",
       clients: timing.clients,
