@@ -2,19 +2,42 @@
  * A Firehose-compatible endpoint on loopback, for running the AWS code path offline: it speaks the real wire
  * protocol (AWS JSON 1.1, `X-Amz-Target: Firehose_20150804.<Operation>`), so the real @aws-sdk/client-firehose
  * clients of the ingest Lambda and the provisioner talk to it through an endpoint override
- * (`endpoint`, or `AWS_ENDPOINT_URL_FIREHOSE`). Delivery streams live in memory; records are buffered per
- * delivery stream by its own BufferingHints and written, as Firehose writes them to S3, under `bucketDir`
- * (the object key is the path): evaluated Prefix + `<delivery-stream>-<version>-<YYYY-MM-DD-HH-MM-SS>-<uuid>`
- * + FileExtension, gzip-compressed with CompressionFormat GZIP. Faults (throttling, unavailability, slow
- * answers, failed PutRecordBatch entries) can be injected. SigV4 signatures are not verified, but an
- * Authorization header is required. Never logs record content.
+ * (`endpoint`, or `AWS_ENDPOINT_URL_FIREHOSE`). Records are buffered per delivery stream by its own
+ * BufferingHints and written, as Firehose writes them to S3, under `bucketDir` (the object key is the path):
+ * evaluated Prefix + `<delivery-stream>-<version>-<YYYY-MM-DD-HH-MM-SS>-<uuid>` + FileExtension,
+ * gzip-compressed with CompressionFormat GZIP. Objects are written durably (a temp file fsync'd, renamed into
+ * place, its directory fsync'd). Faults (throttling, unavailability, slow answers, failed PutRecordBatch
+ * entries) can be injected. SigV4 signatures are not verified, but an Authorization header is required.
+ * Never logs record content.
+ *
+ * Without `stateDir`, delivery streams and buffers live in memory only and `close()` drops buffered records.
+ *
+ * With `stateDir`, an acknowledged record is never lost, as with Firehose (the ingest Lambda answers 202 only
+ * after Firehose acknowledged, and a 202 means durable):
+ * - delivery streams are saved to `<stateDir>/delivery-streams.json` (temp file, fsync, rename, directory
+ *   fsync) after every Create/UpdateDestination/Delete, and loaded on start;
+ * - every accepted record is appended to `<stateDir>/buffers/<delivery-stream>.journal` (frames: 4-byte
+ *   big-endian length + bytes) and fsync'd before PutRecord/PutRecordBatch answers; concurrent requests to a
+ *   delivery stream share one write+fsync (group commit);
+ * - sealing a buffer renames its journal to `<delivery-stream>.<n>.delivering` (new records go to a fresh
+ *   journal), writes the object durably, then removes the `.delivering` file; a start replays the
+ *   `.delivering` files (by n) and then the journal into the buffer, dropping a torn trailing frame (a write
+ *   that was never acknowledged). So a crash at any point loses no acknowledged record; one after an object
+ *   is written but before its `.delivering` file is removed delivers those records a second time: delivery
+ *   is at-least-once, as Firehose's is. Replayed records count as arriving at the start (for the delivery
+ *   stream's IntervalInSeconds and the object's name);
+ * - DeleteDeliveryStream delivers the buffer (as without `stateDir`), removes the journal files, and only then
+ *   forgets the delivery stream; it is DELETING meanwhile;
+ * - `close()` leaves buffered records in their journals, delivered after the next start. A clean shutdown that
+ *   wants its objects now calls `flush()` before `close()`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
+import { ensureDirectory, errorCode, fsyncDirectory, nodeSinkFileSystem } from "../adapters/sink-fs.js";
 import { type Clock, type Logger, systemClock } from "../core/ports.js";
 
 /** The one destination id of a delivery stream with a single S3 destination, as Firehose names it. */
@@ -34,11 +57,24 @@ const DEFAULT_SIZE_MB = 5;
 const DEFAULT_INTERVAL_SECONDS = 300;
 /** Where objects are written before being renamed into place (outside `streams/` and `errors/`). */
 const TEMP_DIR = ".firehose-emulator-tmp";
+/** Under `stateDir`: the delivery streams, and the folder of the journals. */
+const STREAMS_FILE = "delivery-streams.json";
+const BUFFERS_DIR = "buffers";
+const JOURNAL_SUFFIX = ".journal";
+/** `<delivery-stream>.<n>.delivering`; delivery stream names may hold dots, the last two parts are ours. */
+const DELIVERING_FILE = /^(.+)\.(\d+)\.delivering$/;
+/** A journal frame: a 4-byte big-endian length, then the record's bytes. */
+const FRAME_HEADER_BYTES = 4;
 
 /** Options of {@link startFirehoseEmulator}. */
 export interface FirehoseEmulatorOptions {
   /** The local "bucket": object keys are paths under it. */
   readonly bucketDir: string;
+  /**
+   * Keeps delivery streams and acknowledged, not yet delivered records across restarts and crashes (see the
+   * file comment). @default none: everything in memory
+   */
+  readonly stateDir?: string;
   /** Arrival times, object names and buffer ages. @default systemClock */
   readonly clock?: Clock;
   /** Never given record content. @default silent */
@@ -81,7 +117,11 @@ export interface FirehoseEmulator {
    * since the previous flush (by size, by age, by deletion, or by this flush), in write order.
    */
   flush(): Promise<string[]>;
-  /** Flushes nothing: stops the timer and the server (buffered records are dropped). */
+  /**
+   * Flushes nothing: stops the timer and the server, and waits for the object writes under way. Buffered
+   * records are dropped without `stateDir`, and stay in their journals (delivered after the next start) with
+   * it; call `flush()` first to have them written now.
+   */
   close(): Promise<void>;
 }
 
@@ -118,20 +158,77 @@ interface EmulatedStream {
   bytes: number;
   /** Arrival time of the oldest buffered record. */
   firstArrival: number;
+  /** Set while a DeleteDeliveryStream with `stateDir` delivers the buffer: DELETING, taking nothing. */
+  deleting: boolean;
+  /** The durable side of the buffer, with `stateDir` only. */
+  readonly journal: Journal | undefined;
+}
+
+/** What of a delivery stream `<stateDir>/delivery-streams.json` keeps. */
+interface SavedStream {
+  readonly name: string;
+  readonly type: string;
+  readonly createdAt: number;
+  readonly activeAt: number;
+  readonly encryption: Json | null;
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly destination: Json;
+}
+
+/**
+ * The journal files of one delivery stream. Its buffer always holds exactly the records of `held` (in order)
+ * followed by those of the journal file, so sealing the buffer can swap them all out together.
+ */
+interface Journal {
+  /** `<stateDir>/buffers`. */
+  readonly dir: string;
+  /** `<dir>/<delivery-stream>.journal`: records acknowledged since the last seal. */
+  readonly path: string;
+  /** Open for appending; undefined until the first append after a start or a seal. */
+  handle: FileHandle | undefined;
+  /** Bytes of whole frames in the journal file. */
+  size: number;
+  /** Serializes appends and seals, which keeps the buffer and the journal files in step. */
+  tail: Promise<void>;
+  /** Appends waiting for the next group commit. */
+  waiting: PendingAppend[];
+  commitQueued: boolean;
+  sealQueued: boolean;
+  /** `.delivering` files whose records are in the buffer (replayed at start, or a seal that failed midway). */
+  held: string[];
+  /** Every `.delivering` file still on disk (its object not written yet, or its removal failed). */
+  readonly undelivered: Set<string>;
+  /** Object writes of this delivery stream under way; they never reject. */
+  readonly writes: Set<Promise<void>>;
+  /** The `n` of the next `.delivering` file. */
+  nextSeal: number;
+  /** A failed append could not be cut back off the journal: it takes nothing more this run. */
+  broken: boolean;
+}
+
+interface PendingAppend {
+  readonly records: readonly Buffer[];
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Starts the emulator on 127.0.0.1 (a free port). */
+/** Starts the emulator on 127.0.0.1 (a free port); with `stateDir`, after loading its saved state. */
 export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): Promise<FirehoseEmulator> {
   const { bucketDir } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
   const creatingMs = options.creatingMs ?? 0;
   const region = options.region ?? "us-east-1";
+  const stateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
   const streams = new Map<string, EmulatedStream>();
   const written: string[] = [];
+  /** Every delivery under way (seals and object writes); none of them rejects. */
   const writes = new Set<Promise<void>>();
+  let streamsSaved: Promise<void> = Promise.resolve();
+  let closed = false;
 
   let throttles = 0;
   let unavailables = 0;
@@ -179,7 +276,8 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     return stream;
   }
 
-  function status(stream: EmulatedStream): "CREATING" | "ACTIVE" {
+  function status(stream: EmulatedStream): "CREATING" | "ACTIVE" | "DELETING" {
+    if (stream.deleting) return "DELETING";
     return clock.now() >= stream.activeAt ? "ACTIVE" : "CREATING";
   }
 
@@ -192,9 +290,27 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     return stream;
   }
 
-  /** Seals the buffer of `stream` into one object (if it holds anything); the write is tracked. */
-  function deliver(stream: EmulatedStream): void {
-    if (stream.bytes === 0) return;
+  function newStream(saved: SavedStream, journalDir: string | undefined): EmulatedStream {
+    return {
+      ...saved,
+      encryption: saved.encryption ?? undefined,
+      chunks: [],
+      bytes: 0,
+      firstArrival: clock.now(),
+      deleting: false,
+      journal: journalDir === undefined ? undefined : newJournal(journalDir, saved.name),
+    };
+  }
+
+  /** Tracks a delivery for flush() and close(); `work` must not reject. */
+  function track(work: Promise<void>): void {
+    writes.add(work);
+    void work.finally(() => writes.delete(work));
+  }
+
+  /** Takes the buffer of `stream` (emptying it) as an object's key and body; undefined when it is empty. */
+  function takeBuffer(stream: EmulatedStream): { key: string; body: Buffer } | undefined {
+    if (stream.bytes === 0) return undefined;
     const data = Buffer.concat(stream.chunks, stream.bytes);
     const arrival = new Date(stream.firstArrival);
     stream.chunks = [];
@@ -203,26 +319,45 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     const prefix = evaluatePrefix(String(destination.Prefix ?? ""), arrival);
     const name = `${stream.name}-${stream.version}-${objectTimestamp(arrival)}-${randomUUID()}`;
     const key = `${prefix}${name}${String(destination.FileExtension ?? "")}`;
-    const body = destination.CompressionFormat === "GZIP" ? gzipSync(data) : data;
     written.push(key);
-    const write = writeObject(bucketDir, key, body).then(
-      () => logger.info("firehose emulator: object written", { deliveryStream: stream.name, key }),
-      (error: unknown) =>
-        logger.error("firehose emulator: object write failed", {
-          deliveryStream: stream.name,
-          key,
-          errorName: error instanceof Error ? error.name : typeof error,
-        }),
+    return { key, body: destination.CompressionFormat === "GZIP" ? gzipSync(data) : data };
+  }
+
+  /** Seals the buffer of `stream` into one object (if it holds anything); the write is tracked. */
+  function deliver(stream: EmulatedStream): void {
+    if (stream.journal !== undefined) {
+      deliverJournaled(stream, stream.journal);
+      return;
+    }
+    const taken = takeBuffer(stream);
+    if (taken === undefined) return;
+    const { key, body } = taken;
+    track(
+      writeObject(bucketDir, key, body).then(
+        () => logger.info("firehose emulator: object written", { deliveryStream: stream.name, key }),
+        (error: unknown) => logObjectWriteFailure(stream, key, error),
+      ),
     );
-    writes.add(write);
-    void write.finally(() => writes.delete(write));
+  }
+
+  function logObjectWriteFailure(stream: EmulatedStream, key: string, error: unknown): void {
+    logger.error("firehose emulator: object write failed", {
+      deliveryStream: stream.name,
+      key,
+      errorName: error instanceof Error ? error.name : typeof error,
+      errorCode: errorCode(error),
+    });
+  }
+
+  function pushRecord(stream: EmulatedStream, record: Buffer): void {
+    if (stream.bytes === 0) stream.firstArrival = clock.now();
+    stream.chunks.push(record);
+    stream.bytes += record.byteLength;
   }
 
   function append(stream: EmulatedStream, records: readonly Buffer[]): void {
     for (const record of records) {
-      if (stream.bytes === 0) stream.firstArrival = clock.now();
-      stream.chunks.push(record);
-      stream.bytes += record.byteLength;
+      pushRecord(stream, record);
       if (stream.bytes >= hintsOf(stream).SizeInMBs * MIB) deliver(stream);
     }
   }
@@ -236,7 +371,320 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     }
   }
 
-  const operations: Record<string, (body: Json) => Json> = {
+  // ---- Durability (with stateDir) ----
+
+  /** Runs `task` after every earlier append and seal of the journal. */
+  function serialize(journal: Journal, task: () => Promise<void>): Promise<void> {
+    const run = journal.tail.then(task);
+    journal.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once `records` are fsync'd in the journal and in the buffer (in order): acknowledgeable. */
+  function appendJournaled(
+    stream: EmulatedStream,
+    journal: Journal,
+    records: readonly Buffer[],
+  ): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolvePromise, reject) => {
+      journal.waiting.push({ records, resolve: resolvePromise, reject });
+      if (!journal.commitQueued) {
+        journal.commitQueued = true;
+        void serialize(journal, () => commit(stream, journal));
+      }
+    });
+  }
+
+  /** One group commit: every append waiting, in one write+fsync (more only where the buffer fills up). */
+  async function commit(stream: EmulatedStream, journal: Journal): Promise<void> {
+    journal.commitQueued = false;
+    const group = journal.waiting.splice(0);
+    try {
+      if (journal.broken) throw new Error("the delivery stream's journal is unusable");
+      const records = group.flatMap((entry) => entry.records);
+      let start = 0;
+      while (start < records.length) {
+        // Up to the record that fills the buffer, which is sealed right after it, as without stateDir: the
+        // records after it must go to the fresh journal, not to the one the seal swaps out.
+        const limit = hintsOf(stream).SizeInMBs * MIB;
+        let end = start;
+        let bytes = stream.bytes;
+        do {
+          bytes += (records[end] as Buffer).byteLength;
+          end += 1;
+        } while (end < records.length && bytes < limit);
+        const segment = records.slice(start, end);
+        await appendFrames(journal, segment);
+        for (const record of segment) pushRecord(stream, record);
+        // The records are durable now; a failed seal leaves them buffered for a later one.
+        if (stream.bytes >= limit) await sealJournaled(stream, journal).catch(logSealFailure(stream));
+        start = end;
+      }
+    } catch (error) {
+      for (const entry of group) entry.reject(error);
+      return;
+    }
+    for (const entry of group) entry.resolve();
+  }
+
+  /** Appends `records` as frames to the journal file and fsyncs it. */
+  async function appendFrames(journal: Journal, records: readonly Buffer[]): Promise<void> {
+    if (journal.handle === undefined) {
+      const handle = await open(journal.path, "a");
+      try {
+        journal.size = (await handle.stat()).size;
+        // The journal's name must be durable before anything in it is acknowledged.
+        await fsyncDirectory(nodeSinkFileSystem, journal.dir);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
+      journal.handle = handle;
+    }
+    const handle = journal.handle;
+    const frames = encodeFrames(records);
+    try {
+      await handle.appendFile(frames);
+      await handle.datasync();
+    } catch (error) {
+      // Not acknowledged: cut it back off, so that no torn frame sits before the frames of later appends.
+      try {
+        await handle.truncate(journal.size);
+        await handle.datasync();
+      } catch {
+        journal.broken = true;
+        logger.error("firehose emulator: journal could not be cut back after a failed append", {
+          journal: basename(journal.path),
+          errorCode: errorCode(error),
+        });
+      }
+      throw error;
+    }
+    journal.size += frames.byteLength;
+  }
+
+  function deliverJournaled(stream: EmulatedStream, journal: Journal): void {
+    if (journal.sealQueued) return;
+    journal.sealQueued = true;
+    track(
+      serialize(journal, async () => {
+        journal.sealQueued = false;
+        await sealJournaled(stream, journal);
+      }).catch(logSealFailure(stream)),
+    );
+  }
+
+  function logSealFailure(stream: EmulatedStream): (error: unknown) => void {
+    return (error) =>
+      logger.error("firehose emulator: sealing a buffer failed", {
+        deliveryStream: stream.name,
+        errorCode: errorCode(error),
+      });
+  }
+
+  /**
+   * Seals the buffer (runs serialized): the journal becomes a `.delivering` file, new records go to a fresh
+   * journal, and the object is written (tracked); once it is durable, the `.delivering` files of its records
+   * are removed. A crash between the two delivers those records again on the next start (at-least-once).
+   */
+  async function sealJournaled(stream: EmulatedStream, journal: Journal): Promise<void> {
+    if (stream.bytes === 0) return;
+    if (journal.handle !== undefined) {
+      const handle = journal.handle;
+      journal.handle = undefined;
+      await handle.close();
+    }
+    if (journal.size > 0) {
+      const delivering = join(journal.dir, `${stream.name}.${journal.nextSeal}.delivering`);
+      journal.nextSeal += 1;
+      await rename(journal.path, delivering);
+      journal.size = 0;
+      journal.held.push(delivering);
+      journal.undelivered.add(delivering);
+      // Durable before a fresh journal of the same name is created.
+      await fsyncDirectory(nodeSinkFileSystem, journal.dir);
+    }
+    const files = journal.held.splice(0);
+    const taken = takeBuffer(stream);
+    if (taken === undefined) return;
+    const { key, body } = taken;
+    const write = (async () => {
+      try {
+        await writeObject(bucketDir, key, body);
+      } catch (error) {
+        // The records stay in their `.delivering` files: the next start delivers them.
+        logObjectWriteFailure(stream, key, error);
+        return;
+      }
+      logger.info("firehose emulator: object written", { deliveryStream: stream.name, key });
+      try {
+        for (const file of files) {
+          await rm(file, { force: true });
+          journal.undelivered.delete(file);
+        }
+        await fsyncDirectory(nodeSinkFileSystem, journal.dir);
+      } catch (error) {
+        logger.error("firehose emulator: removing a delivered journal failed", {
+          deliveryStream: stream.name,
+          errorCode: errorCode(error),
+        });
+      }
+    })();
+    journal.writes.add(write);
+    void write.finally(() => journal.writes.delete(write));
+    track(write);
+  }
+
+  /**
+   * Replays the journal files of `stream` into its buffer (runs serialized): its `.delivering` files by their
+   * `n`, then its journal. A torn trailing frame was never acknowledged: it is cut off.
+   */
+  async function replayJournal(stream: EmulatedStream, journal: Journal): Promise<void> {
+    const delivering: { readonly n: number; readonly path: string }[] = [];
+    let hasJournal = false;
+    for (const entry of await readdir(journal.dir)) {
+      const file = parseJournalFile(entry);
+      if (file?.name !== stream.name) continue;
+      if (file.n === undefined) hasJournal = true;
+      else delivering.push({ n: file.n, path: join(journal.dir, entry) });
+    }
+    delivering.sort((a, b) => a.n - b.n);
+    for (const { n, path } of delivering) {
+      journal.nextSeal = Math.max(journal.nextSeal, n + 1);
+      const records = await readJournalFile(path);
+      if (records.length === 0) {
+        await rm(path, { force: true });
+        await fsyncDirectory(nodeSinkFileSystem, journal.dir);
+        continue;
+      }
+      for (const record of records) pushRecord(stream, record);
+      journal.held.push(path);
+      journal.undelivered.add(path);
+    }
+    if (hasJournal) {
+      const records = await readJournalFile(journal.path);
+      for (const record of records) pushRecord(stream, record);
+      journal.size = records.reduce((sum, record) => sum + FRAME_HEADER_BYTES + record.byteLength, 0);
+    }
+    if (stream.bytes > 0) {
+      logger.info("firehose emulator: buffer replayed", {
+        deliveryStream: stream.name,
+        bytes: stream.bytes,
+        files: delivering.length + (hasJournal ? 1 : 0),
+      });
+    }
+    if (stream.bytes >= hintsOf(stream).SizeInMBs * MIB) deliverJournaled(stream, journal);
+  }
+
+  /** The whole frames of a journal file; a torn tail is cut off the file. */
+  async function readJournalFile(path: string): Promise<Buffer[]> {
+    const data = await readFile(path);
+    const { records, length } = decodeFrames(data);
+    if (length < data.byteLength) {
+      logger.warn("firehose emulator: torn journal tail dropped", {
+        journal: basename(path),
+        droppedBytes: data.byteLength - length,
+      });
+      const handle = await open(path, "r+");
+      try {
+        await handle.truncate(length);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }
+    return records;
+  }
+
+  /** Saves every delivery stream (serialized: each save writes the state as it is when it runs). */
+  function saveStreams(root: string): Promise<void> {
+    const run = streamsSaved.then(() => {
+      const saved = [...streams.values()].map(
+        (stream): SavedStream => ({
+          name: stream.name,
+          type: stream.type,
+          createdAt: stream.createdAt,
+          activeAt: stream.activeAt,
+          encryption: stream.encryption ?? null,
+          version: stream.version,
+          updatedAt: stream.updatedAt,
+          destination: stream.destination,
+        }),
+      );
+      const text = `${JSON.stringify({ deliveryStreams: saved }, null, 2)}\n`;
+      return writeDurably(join(root, `${STREAMS_FILE}.tmp`), join(root, STREAMS_FILE), Buffer.from(text));
+    });
+    streamsSaved = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Loads the saved delivery streams and replays their journals. */
+  async function loadState(root: string): Promise<void> {
+    const journalDir = join(root, BUFFERS_DIR);
+    await ensureDirectory(nodeSinkFileSystem, journalDir);
+    await rm(join(root, `${STREAMS_FILE}.tmp`), { force: true });
+    let text: string | undefined;
+    try {
+      text = await readFile(join(root, STREAMS_FILE), "utf8");
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT") throw error;
+    }
+    // A file that does not parse is not taken for "no delivery streams": starting fails instead.
+    const saved: unknown = text === undefined ? { deliveryStreams: [] } : JSON.parse(text);
+    const list = isObject(saved) && Array.isArray(saved.deliveryStreams) ? saved.deliveryStreams : undefined;
+    if (list === undefined) throw new Error(`${STREAMS_FILE} holds no deliveryStreams list`);
+    for (const entry of list) {
+      const stream = newStream(parseSavedStream(entry), journalDir);
+      streams.set(stream.name, stream);
+    }
+    for (const stream of streams.values()) {
+      if (stream.journal !== undefined)
+        await serialize(stream.journal, () => replayJournal(stream, stream.journal as Journal));
+    }
+    const orphans = (await readdir(journalDir)).filter((entry) => {
+      const file = parseJournalFile(entry);
+      return file !== undefined && !streams.has(file.name);
+    });
+    if (orphans.length > 0) {
+      // Left alone (a CreateDeliveryStream of that name adopts them); never expected, as deletion removes them.
+      logger.warn("firehose emulator: journal files of unknown delivery streams", { files: orphans });
+    }
+    logger.info("firehose emulator: state loaded", { deliveryStreams: streams.size });
+  }
+
+  /** DeleteDeliveryStream with stateDir: delivers the buffer, removes the journal files, then forgets it. */
+  async function deleteJournaled(stream: EmulatedStream, journal: Journal, root: string): Promise<void> {
+    stream.deleting = true;
+    try {
+      await serialize(journal, async () => {
+        await sealJournaled(stream, journal);
+        while (journal.writes.size > 0) await Promise.all([...journal.writes]);
+        if (journal.undelivered.size > 0) {
+          throw new FirehoseError(
+            "InternalFailure",
+            `the buffer of ${stream.name} could not be delivered (see the emulator's log); it is delivered after a restart`,
+            500,
+          );
+        }
+        if (journal.handle !== undefined) {
+          const handle = journal.handle;
+          journal.handle = undefined;
+          await handle.close();
+        }
+        await rm(journal.path, { force: true });
+        journal.size = 0;
+        await fsyncDirectory(nodeSinkFileSystem, journal.dir);
+      });
+    } catch (error) {
+      stream.deleting = false;
+      throw error;
+    }
+    streams.delete(stream.name);
+    await saveStreams(root);
+  }
+
+  const operations: Record<string, (body: Json) => Json | Promise<Json>> = {
     CreateDeliveryStream: (body) => {
       const name = requiredName(body);
       if (streams.has(name)) {
@@ -254,21 +702,27 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       }
       const now = clock.now();
       const encryption = body.DeliveryStreamEncryptionConfigurationInput;
-      streams.set(name, {
-        name,
-        type: typeof body.DeliveryStreamType === "string" ? body.DeliveryStreamType : "DirectPut",
-        createdAt: now,
-        activeAt: now + creatingMs,
-        encryption: isObject(encryption) ? encryption : undefined,
-        version: 1,
-        updatedAt: now,
-        destination: describeDestination(config),
-        chunks: [],
-        bytes: 0,
-        firstArrival: now,
-      });
+      const stream = newStream(
+        {
+          name,
+          type: typeof body.DeliveryStreamType === "string" ? body.DeliveryStreamType : "DirectPut",
+          createdAt: now,
+          activeAt: now + creatingMs,
+          encryption: isObject(encryption) ? encryption : null,
+          version: 1,
+          updatedAt: now,
+          destination: describeDestination(config),
+        },
+        stateDir === undefined ? undefined : join(stateDir, BUFFERS_DIR),
+      );
+      streams.set(name, stream);
       logger.info("firehose emulator: delivery stream created", { deliveryStream: name });
-      return { DeliveryStreamARN: arn(name) };
+      const answer = { DeliveryStreamARN: arn(name) };
+      const { journal } = stream;
+      if (stateDir === undefined || journal === undefined) return answer;
+      // Journal files left under this name are adopted; queued before any append can be.
+      const adopted = serialize(journal, () => replayJournal(stream, journal));
+      return Promise.all([saveStreams(stateDir), adopted]).then(() => answer);
     },
     DescribeDeliveryStream: (body) => {
       const stream = existing(body);
@@ -323,10 +777,13 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       stream.destination = describeDestination({ ...stream.destination, ...update });
       stream.version += 1;
       stream.updatedAt = clock.now();
-      return {};
+      return stateDir === undefined ? {} : saveStreams(stateDir).then(() => ({}));
     },
     DeleteDeliveryStream: (body) => {
       const stream = active(body, "ResourceInUseException");
+      if (stateDir !== undefined && stream.journal !== undefined) {
+        return deleteJournaled(stream, stream.journal, stateDir).then(() => ({}));
+      }
       // Whatever is buffered is delivered first (real Firehose may drop it; a test should not).
       deliver(stream);
       streams.delete(stream.name);
@@ -336,8 +793,11 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       const stream = active(body, "ResourceNotFoundException");
       const record = body.Record;
       const data = recordData(isObject(record) ? record.Data : undefined);
+      const answer = { RecordId: recordId(), Encrypted: stream.encryption !== undefined };
+      if (stream.journal !== undefined)
+        return appendJournaled(stream, stream.journal, [data]).then(() => answer);
       append(stream, [data]);
-      return { RecordId: recordId(), Encrypted: stream.encryption !== undefined };
+      return answer;
     },
     PutRecordBatch: (body) => {
       const stream = active(body, "ResourceNotFoundException");
@@ -364,12 +824,16 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
         accepted.push(entry);
         return { RecordId: recordId() };
       });
-      append(stream, accepted);
-      return {
+      const answer = {
         FailedPutCount: data.length - accepted.length,
         Encrypted: stream.encryption !== undefined,
         RequestResponses: responses,
       };
+      if (stream.journal !== undefined) {
+        return appendJournaled(stream, stream.journal, accepted).then(() => answer);
+      }
+      append(stream, accepted);
+      return answer;
     },
   };
 
@@ -421,7 +885,11 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       throw new FirehoseError("SerializationException", "the request body is not an object");
     const fault = injectedFault();
     if (fault !== undefined) throw fault;
-    return { status: 200, body: operation(body) };
+    // With stateDir, nothing is taken once close() began: the journals are being closed.
+    if (closed && stateDir !== undefined) {
+      throw new FirehoseError("InternalFailure", "the emulator is closed", 500);
+    }
+    return { status: 200, body: await operation(body) };
   }
 
   function answer(response: ServerResponse, status: number, body: Json, errorType?: string): void {
@@ -435,6 +903,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     response.end(text);
   }
 
+  if (stateDir !== undefined) await loadState(stateDir);
   const server = createServer((request, response) => {
     handle(request).then(
       ({ status: code, body }) => answer(response, code, body),
@@ -446,6 +915,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
         if (!(error instanceof FirehoseError)) {
           logger.error("firehose emulator: request failed", {
             errorName: error instanceof Error ? error.name : typeof error,
+            errorCode: errorCode(error),
           });
         }
         answer(response, failure.status, { __type: failure.type, message: failure.message }, failure.type);
@@ -469,10 +939,20 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       return written.splice(0);
     },
     close: async () => {
+      closed = true;
       clearInterval(timer);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // With stateDir: appends under way finish (their records stay journaled), then the journals close.
+      const journals = [...streams.values()].flatMap((stream) => stream.journal ?? []);
+      for (const journal of journals) await journal.tail;
       while (writes.size > 0) await Promise.all([...writes]);
+      await streamsSaved;
+      for (const journal of journals) {
+        const handle = journal.handle;
+        journal.handle = undefined;
+        await handle?.close();
+      }
     },
   };
 }
@@ -597,19 +1077,113 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** Writes `key` under `bucketDir` atomically: a temp file in the bucket's hidden folder, then a rename. */
+/** Writes `key` under `bucketDir` atomically and durably, through a temp file in the bucket's hidden folder. */
 async function writeObject(bucketDir: string, key: string, body: Buffer): Promise<void> {
   const root = resolve(bucketDir);
   const path = resolve(root, ...key.split("/"));
   if (!path.startsWith(`${root}${sep}`)) throw new Error("object key leaves the bucket");
-  const temp = join(bucketDir, TEMP_DIR, randomUUID());
+  const temp = join(root, TEMP_DIR, randomUUID());
   await mkdir(dirname(temp), { recursive: true });
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDirectory(nodeSinkFileSystem, dirname(path));
+  await writeDurably(temp, path, body);
+}
+
+/** Replaces `path` atomically and durably: `temp` written and fsync'd, renamed over `path`, the folder fsync'd. */
+async function writeDurably(temp: string, path: string, body: Buffer): Promise<void> {
   try {
-    await writeFile(temp, body);
+    const handle = await open(temp, "w");
+    try {
+      await handle.writeFile(body);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
   }
+  await fsyncDirectory(nodeSinkFileSystem, dirname(path));
+}
+
+function newJournal(dir: string, name: string): Journal {
+  return {
+    dir,
+    path: join(dir, `${name}${JOURNAL_SUFFIX}`),
+    handle: undefined,
+    size: 0,
+    tail: Promise.resolve(),
+    waiting: [],
+    commitQueued: false,
+    sealQueued: false,
+    held: [],
+    undelivered: new Set(),
+    writes: new Set(),
+    nextSeal: 1,
+    broken: false,
+  };
+}
+
+/** The delivery stream a file of the journal folder belongs to, and its `n` for a `.delivering` file. */
+function parseJournalFile(entry: string): { readonly name: string; readonly n?: number } | undefined {
+  if (entry.endsWith(JOURNAL_SUFFIX) && entry.length > JOURNAL_SUFFIX.length) {
+    return { name: entry.slice(0, -JOURNAL_SUFFIX.length) };
+  }
+  const match = DELIVERING_FILE.exec(entry);
+  return match === null ? undefined : { name: match[1] as string, n: Number(match[2]) };
+}
+
+/** Frames records for a journal: each a 4-byte big-endian length, then its bytes. */
+function encodeFrames(records: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const record of records) {
+    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    header.writeUInt32BE(record.byteLength);
+    parts.push(header, record);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * The records of whole frames at the start of `data`, and their length. The first frame that is incomplete
+ * (or has a length no record can have) ends them: a torn append, never acknowledged.
+ */
+function decodeFrames(data: Buffer): { records: Buffer[]; length: number } {
+  const records: Buffer[] = [];
+  let offset = 0;
+  while (offset + FRAME_HEADER_BYTES <= data.byteLength) {
+    const size = data.readUInt32BE(offset);
+    const end = offset + FRAME_HEADER_BYTES + size;
+    if (size === 0 || size > MAX_RECORD_BYTES || end > data.byteLength) break;
+    records.push(data.subarray(offset + FRAME_HEADER_BYTES, end));
+    offset = end;
+  }
+  return { records, length: offset };
+}
+
+/** A saved delivery stream, checked. */
+function parseSavedStream(entry: unknown): SavedStream {
+  if (
+    !isObject(entry) ||
+    typeof entry.name !== "string" ||
+    typeof entry.type !== "string" ||
+    typeof entry.createdAt !== "number" ||
+    typeof entry.activeAt !== "number" ||
+    typeof entry.version !== "number" ||
+    typeof entry.updatedAt !== "number" ||
+    !isObject(entry.destination) ||
+    !isObject(entry.destination.BufferingHints)
+  ) {
+    throw new Error(`${STREAMS_FILE} holds an invalid delivery stream`);
+  }
+  return {
+    name: entry.name,
+    type: entry.type,
+    createdAt: entry.createdAt,
+    activeAt: entry.activeAt,
+    encryption: isObject(entry.encryption) ? entry.encryption : null,
+    version: entry.version,
+    updatedAt: entry.updatedAt,
+    destination: entry.destination,
+  };
 }
