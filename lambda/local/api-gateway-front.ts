@@ -10,7 +10,8 @@
  *   added as API Gateway adds them.
  * - The body is base64-encoded unless the content type is textual (text/*, application/json, application/xml,
  *   application/*+json, application/*+xml, application/x-ndjson) and the body has no Content-Encoding; so a
- *   missing content type, form posts, octet streams and gzip bodies arrive base64 (as on AWS).
+ *   missing content type, form posts, octet streams and gzip bodies arrive base64 (as on AWS), and so does a
+ *   textual body that is not valid UTF-8 (a JSON event cannot hold its bytes as text).
  * - The route key is computed from HTTP_API_ROUTES (lambda/aws/http-api-routes.ts), the table lib/ingest-api.ts
  *   adds to the stack (POST and ANY on the data and batch paths, GET /health, `$default` otherwise).
  * - Result mapping follows the format-2.0 rules: an object with `statusCode` is a structured result; any other
@@ -20,6 +21,8 @@
  * - Timeout: 504 `{"message":"Endpoint request timed out"}` after `timeoutMs` (our choice of body, per issue 7;
  *   real HTTP APIs are reported to answer 503 `{"message":"Service Unavailable"}`: see TIMEOUT_RESPONSE).
  */
+
+import { isUtf8 } from "node:buffer";
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -213,7 +216,11 @@ export function toHttpApiEvent(
   const domainName = host.replace(/:\d+$/, "");
   const route = matchRoute(method, rawPath);
   const routeKey = route === undefined ? "$default" : `${route.route.method} ${route.route.path}`;
-  const base64 = body.byteLength > 0 && !isTextual(headers["content-type"], headers["content-encoding"]);
+  // A JSON event cannot carry bytes that are not UTF-8 as text: such a body goes base64 whatever its type, so
+  // the Lambda sees the bytes sent (and refuses them as invalid_utf8), never U+FFFD replacements.
+  const base64 =
+    body.byteLength > 0 &&
+    (!isTextual(headers["content-type"], headers["content-encoding"]) || !isUtf8(body));
 
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",

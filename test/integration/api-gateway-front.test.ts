@@ -187,7 +187,7 @@ describe("API Gateway front: the v2 event", () => {
     expect(event.isBase64Encoded).toBe(false);
   });
 
-  it("base64-encodes gzip and binary bodies, passes text bodies as text", async () => {
+  it("base64-encodes gzip, binary and non-UTF-8 bodies, passes text bodies as text", async () => {
     const { url, events } = await capturing();
     const gzip = gzipSync('{"gz":true}');
     const binary = Buffer.from([0, 1, 2, 254, 255]);
@@ -200,7 +200,9 @@ describe("API Gateway front: the v2 event", () => {
     await send(path, { body: "no content type" });
     await send(path, { headers: ["Content-Type", "application/x-ndjson"], body: '{"a":1}\n{"a":2}\n' });
     await send(path, { headers: ["Content-Type", "application/xml; charset=utf-8"], body: "<a>é</a>" });
-    const [gz, bin, untyped, ndjson, xml] = events;
+    const notUtf8 = Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d]);
+    await send(path, { headers: ["Content-Type", "application/json"], body: notUtf8 });
+    const [gz, bin, untyped, ndjson, xml, bad] = events;
     expect(gz).toMatchObject({ isBase64Encoded: true, body: gzip.toString("base64") });
     expect(bin).toMatchObject({ isBase64Encoded: true, body: binary.toString("base64") });
     expect(untyped).toMatchObject({
@@ -209,6 +211,8 @@ describe("API Gateway front: the v2 event", () => {
     });
     expect(ndjson).toMatchObject({ isBase64Encoded: false, body: '{"a":1}\n{"a":2}\n' });
     expect(xml).toMatchObject({ isBase64Encoded: false, body: "<a>é</a>" });
+    // Text that is not UTF-8 keeps its bytes (base64) instead of turning into U+FFFD.
+    expect(bad).toMatchObject({ isBase64Encoded: true, body: notUtf8.toString("base64") });
     for (const event of events) {
       expect(event.routeKey).toBe("POST /stream/v0/batch/{streamId}");
       expect(event.pathParameters).toEqual({ streamId: "is-Batch001" });
