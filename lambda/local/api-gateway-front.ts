@@ -55,6 +55,8 @@ export interface ApiGatewayFrontOptions {
   readonly logger?: Logger;
   /** The function's own timeout, for getRemainingTimeInMillis. @default 15000 (lib/ingest-function.ts) */
   readonly functionTimeoutMs?: number;
+  /** How long close() lets requests being answered finish before it drops their connections. @default 10000 */
+  readonly closeGraceMs?: number;
   /** @default "StreamingIngest-IngestFunction" */
   readonly functionName?: string;
   /** @default "1024" */
@@ -70,6 +72,7 @@ export interface ApiGatewayFrontOptions {
 export interface ApiGatewayFront {
   /** `http://host:port` (no trailing slash). */
   readonly url: string;
+  /** Stops accepting; requests being answered finish first (up to `closeGraceMs`). */
   close(): Promise<void>;
 }
 
@@ -141,12 +144,21 @@ export async function startApiGatewayFront(options: ApiGatewayFrontOptions): Pro
     res.end(mapped.body);
   };
 
+  // Requests being answered: close() lets them finish (up to closeGraceMs) before it drops connections.
+  let inFlight = 0;
+  let closing = false;
   const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      options.logger?.error("api gateway front failed", { error: errorName(error) });
-      if (!res.headersSent) sendError(res, apiGatewayRequestId(), INTERNAL_ERROR);
-      else res.destroy();
-    });
+    inFlight++;
+    handle(req, res)
+      .catch((error: unknown) => {
+        options.logger?.error("api gateway front failed", { error: errorName(error) });
+        if (!res.headersSent) sendError(res, apiGatewayRequestId(), INTERNAL_ERROR);
+        else res.destroy();
+      })
+      .finally(() => {
+        inFlight--;
+        if (closing && inFlight === 0) server.closeAllConnections();
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -161,8 +173,13 @@ export async function startApiGatewayFront(options: ApiGatewayFrontOptions): Pro
     url: `http://${host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closing = true;
         server.close((error) => (error === undefined ? resolve() : reject(error)));
-        server.closeAllConnections();
+        if (inFlight === 0) server.closeAllConnections();
+        else {
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), options.closeGraceMs ?? 10_000).unref();
+        }
       }),
   };
 }

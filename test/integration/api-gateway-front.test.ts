@@ -333,6 +333,28 @@ describe("API Gateway front: API Gateway's limits", () => {
     expect(reply.body.toString()).toBe('{"message":"Endpoint request timed out"}');
   });
 
+  it("lets a request being answered finish when it is closed, and takes no new one", async () => {
+    let answer: (result: object) => void = () => undefined;
+    let invoked: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      invoked = resolve;
+    });
+    const gateway = await startApiGatewayFront({
+      invoke: () =>
+        new Promise<object>((resolve) => {
+          answer = resolve;
+          invoked();
+        }),
+    });
+    const reply = send(`${gateway.url}/health`, { method: "GET" });
+    await started;
+    const closed = gateway.close();
+    answer({ statusCode: 200, body: '{"status":"ok"}' });
+    expect((await reply).status).toBe(200);
+    await closed;
+    await expect(send(`${gateway.url}/health`, { method: "GET" })).rejects.toThrow();
+  });
+
   it("throttles with a token bucket (burst, then rate) and answers API Gateway's 429", async () => {
     const clock = new FakeClock();
     const { url, events } = await capturing({ clock, throttle: { rateLimit: 2, burstLimit: 3 } });
