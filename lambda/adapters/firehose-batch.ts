@@ -83,6 +83,16 @@ export interface BatchBudgetTimer {
   cancel(): void;
 }
 
+/**
+ * A retry starts only when this much of the budget is left after its backoff: an attempt cut off by the end of
+ * the budget leaves the record's fate unknown (503, "may or may not be stored"), where stopping before it
+ * answers with the last failure's own status (429 when Firehose was throttling). A tenth of the budget, at most
+ * 200 ms.
+ */
+export function retryWindowMs(budgetMs: number): number {
+  return Math.min(200, budgetMs / 10);
+}
+
 /** What batch delivery borrows from its FirehoseSink: client, timing policy and callbacks. */
 export interface BatchDeliveryContext {
   readonly client: FirehoseClient;
@@ -186,7 +196,7 @@ export async function deliverBatch(context: BatchDeliveryContext, batch: Accepte
     }
     const reason = worst.kind;
     const delayMs = context.backoff(retries++);
-    if (attempt >= context.maxAttempts || now + delayMs >= deadline) {
+    if (attempt >= context.maxAttempts || now + delayMs + retryWindowMs(context.budgetMs) >= deadline) {
       throw exhaustedError(reason, summary, worst.error);
     }
     logger.warn("firehose sink: PutRecordBatch entries failed; retrying only those", {

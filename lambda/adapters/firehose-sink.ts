@@ -7,7 +7,7 @@ import { FirehoseClient, PutRecordCommand } from "@aws-sdk/client-firehose";
 import { InternalError } from "../core/errors.js";
 import { type Clock, type Logger, type RecordSink, systemClock } from "../core/ports.js";
 import type { AcceptedBatch, AcceptedRecord, StreamRecord } from "../core/types.js";
-import { deliverBatch } from "./firehose-batch.js";
+import { deliverBatch, retryWindowMs } from "./firehose-batch.js";
 import {
   classifyFailure,
   DeliveryBudgetExceededError,
@@ -182,7 +182,9 @@ export class FirehoseSink implements RecordSink {
       }
       const delayMs = this.backoff(retries++);
       // Never start a sleep that would end at or past the budget: fail now, with the last failure's status.
-      if (attempt >= MAX_ATTEMPTS || now + delayMs >= deadline) throw exhaustedError(kind, summary, error);
+      if (attempt >= MAX_ATTEMPTS || now + delayMs + retryWindowMs(this.budgetMs) >= deadline) {
+        throw exhaustedError(kind, summary, error);
+      }
       const retry: DeliveryAttempt = { deliveryStream, attempt, reason: kind, delayMs };
       this.logger.warn("firehose sink: PutRecord failed; retrying", { ...context, reason: kind, delayMs });
       this.notify(this.onRetry, retry);

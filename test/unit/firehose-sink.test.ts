@@ -11,6 +11,7 @@ import {
 } from "@aws-sdk/client-firehose";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
+import { retryWindowMs } from "../../lambda/adapters/firehose-batch.js";
 import { DeliveryBudgetExceededError } from "../../lambda/adapters/firehose-errors.js";
 import {
   createFirehoseClient,
@@ -388,6 +389,9 @@ describe("FirehoseSink properties", () => {
           );
           expect(clock.now() - start).toBeLessThanOrEqual(budgetMs);
           for (const at of sendTimes) expect(at).toBeLessThan(start + budgetMs);
+          // A retry leaves itself a window to be answered in, so throttling is not turned into "no answer".
+          for (const at of sendTimes.slice(1))
+            expect(at + retryWindowMs(budgetMs)).toBeLessThan(start + budgetMs);
           for (const end of sleepEnds) expect(end).toBeLessThanOrEqual(start + budgetMs);
           // Only the last send may have met a success or a failure that is not retried.
           expect(played.slice(0, -1).filter((p) => p.kind === "ok" || p.kind === "invalid")).toEqual([]);
