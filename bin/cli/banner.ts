@@ -12,6 +12,15 @@ export interface BannerInput {
   readonly keyIdHint?: string;
   /** Worker processes serving the port (`--workers`). @default 1 */
   readonly workers?: number;
+  /** Set for `serve --emulate-aws`: what runs, and where its tables, files and logs are. */
+  readonly emulation?: {
+    readonly stackName: string;
+    readonly cloudAssembly: string;
+    readonly tables: { readonly streams: string; readonly apiKeys: string };
+    readonly bucketDir: string;
+    readonly functionLog: string;
+    readonly concurrency: number;
+  };
 }
 
 export const SAMPLE_JSON_RECORD = ` {
@@ -50,14 +59,30 @@ export function curlCommand(apiUrl: string, stream: StreamRecord, token: string)
 export function banner(input: BannerInput): string {
   const shown = relative(process.cwd(), input.dataDir);
   const dataDir = shown === "" ? "." : shown.startsWith("..") ? input.dataDir : shown;
-  const lines = [
-    "Streaming Ingest is running (local mode).",
-    `  API              ${input.apiUrl}   (POST /stream/v0/data/<id> and /stream/v0/batch/<id>; GET /openapi.json)`,
-    `  processes        ${(input.workers ?? 1) === 1 ? "1 (--workers 1)" : `${input.workers} workers and a primary (--workers)`}`,
-    `  registry         ${input.registryEndpoint}   (DynamoDB API: tables ingest-streams, ingest-api-keys)`,
-    `  data directory   ${dataDir}`,
-    "",
-  ];
+  const shownPath = (path: string) => {
+    const r = relative(process.cwd(), path);
+    return r === "" ? "." : r.startsWith("..") ? path : r;
+  };
+  const emulation = input.emulation;
+  const lines =
+    emulation === undefined
+      ? [
+          "Streaming Ingest is running (local mode).",
+          `  API              ${input.apiUrl}   (POST /stream/v0/data/<id> and /stream/v0/batch/<id>; GET /openapi.json)`,
+          `  processes        ${(input.workers ?? 1) === 1 ? "1 (--workers 1)" : `${input.workers} workers and a primary (--workers)`}`,
+          `  registry         ${input.registryEndpoint}   (DynamoDB API: tables ingest-streams, ingest-api-keys)`,
+          `  data directory   ${dataDir}`,
+          "",
+        ]
+      : [
+          `Streaming Ingest is running the AWS build of stack ${emulation.stackName} from ${emulation.cloudAssembly} (--emulate-aws).`,
+          `  API              ${input.apiUrl}   (emulated API Gateway → the bundled ingest Lambda, ${emulation.concurrency} containers)`,
+          `  registry         ${input.registryEndpoint}   (DynamoDB API: tables ${emulation.tables.streams}, ${emulation.tables.apiKeys})`,
+          `  bucket           ${shownPath(emulation.bucketDir)}   (what Firehose writes to S3)`,
+          `  Lambda log       ${shownPath(emulation.functionLog)}`,
+          `  data directory   ${dataDir}   (the emulated account's state is under aws/)`,
+          "",
+        ];
   // JSON first: it is the preferred payload type.
   const active = input.streams
     .filter((s) => s.status === "active")
@@ -85,12 +110,25 @@ export function banner(input: BannerInput): string {
   }
   if (active.length === 0)
     lines.push("No active stream: create one with `npm run ingest -- streams create --help`.", "");
-  lines.push(
-    "A 202 means the record is on disk and fsynced. Batches are sealed by size or age (defaults 5 MiB / 300 s),",
-    "or now with:   npm run ingest -- flush",
-    `Sealed files:  ${dataDir}/objects/streams/<tenant>/<stream-id>/YYYY/MM/DD/HH/*.ndjson | *.cbor`,
-    "Read them:     npm run ingest -- read <file-or-folder> [--format csv --flatten]",
-    "Stop with Ctrl-C (open batches are sealed first).",
-  );
+  if (emulation === undefined) {
+    lines.push(
+      "A 202 means the record is on disk and fsynced. Batches are sealed by size or age (defaults 5 MiB / 300 s),",
+      "or now with:   npm run ingest -- flush",
+      `Sealed files:  ${dataDir}/objects/streams/<tenant>/<stream-id>/YYYY/MM/DD/HH/*.ndjson | *.cbor`,
+      "Read them:     npm run ingest -- read <file-or-folder> [--format csv --flatten]",
+      "Stop with Ctrl-C (open batches are sealed first).",
+    );
+  } else {
+    lines.push(
+      "A 202 means the emulated Firehose acknowledged the record (it keeps it in a journal until delivered).",
+      "It delivers by each stream's buffer size or seconds (defaults 5 MiB / 300 s), or now with:",
+      "               npm run ingest -- flush",
+      `Objects:       ${shownPath(emulation.bucketDir)}/streams/<tenant>/<stream-id>/YYYY/MM/DD/HH/*.ndjson | *.cbor`,
+      "Read them:     npm run ingest -- read <file-or-folder> [--format csv --flatten]",
+      "A new stream takes records once the provisioner has made its delivery stream ACTIVE (a few seconds):",
+      "               npm run ingest -- streams list   (DELIVERY column)",
+      "Stop with Ctrl-C (buffered records are delivered first).",
+    );
+  }
   return lines.join("\n");
 }

@@ -51,7 +51,8 @@ export async function withRegistry<T>(
   if (live !== undefined) {
     const client = registryClient(live.registryEndpoint);
     try {
-      return await fn(new RegistryAdmin(client, LOCAL_REGISTRY_TABLES));
+      // A server running the AWS build (`serve --emulate-aws`) names the stack's tables.
+      return await fn(new RegistryAdmin(client, live.emulateAws?.tables ?? LOCAL_REGISTRY_TABLES));
     } finally {
       client.destroy();
     }

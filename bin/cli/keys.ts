@@ -10,6 +10,8 @@ import { systemClock } from "../../lambda/core/ports.js";
 import { TENANT_PATTERN } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord } from "../../lambda/core/types.js";
 import { loadOrCreateDeployment } from "../../lambda/local/deployment.js";
+import { emulatedStackSigner } from "../../lambda/local/emulate-aws/emulated-aws.js";
+import { readLiveRunState } from "../../lambda/local/run-state.js";
 import type { StackSession } from "./aws-context.js";
 import {
   CliError,
@@ -115,9 +117,18 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
     });
 }
 
-/** Signs a token with the data directory's signing key for this deployment. */
+/**
+ * Signs a token with the data directory's signing key for this deployment; while the data directory's server
+ * runs the AWS build (`serve --emulate-aws`), with the emulated stack's signing key, issuer and audience.
+ */
 export async function issueLocalToken(globals: GlobalOptions, key: ApiKeyRecord, days: number) {
   const layout = layoutOf(globals);
+  const emulated = (await readLiveRunState(layout.runState))?.emulateAws;
+  if (emulated !== undefined) {
+    const signer = await emulatedStackSigner(emulated);
+    const { tokenIssuer: issuer, tokenAudience: audience } = emulated;
+    return issueAccessToken({ issuer, audience, signer, key, days, clock: systemClock });
+  }
   const deployment = await loadOrCreateDeployment(layout.deployment);
   const { signer } = await loadOrCreateSigningKeys(layout.keys);
   return issueAccessToken({ ...deployment, signer, key, days, clock: systemClock });

@@ -2,10 +2,13 @@
 import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import type { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
+import { issueAccessToken } from "../../lambda/core/access-token.js";
 import { systemClock } from "../../lambda/core/ports.js";
 import { newStreamRecord } from "../../lambda/core/stream-settings.js";
 import type { ApiKeyRecord, PayloadType } from "../../lambda/core/types.js";
 import { MAX_WORKERS, startCluster } from "../../lambda/local/cluster-primary.js";
+import { CloudAssemblyError } from "../../lambda/local/emulate-aws/cloud-assembly.js";
+import { startEmulatedAws } from "../../lambda/local/emulate-aws/emulated-aws.js";
 import { JsonLinesLogger, type LogLevel } from "../../lambda/local/logger.js";
 import { startLocalRuntime } from "../../lambda/local/runtime.js";
 import { banner } from "./banner.js";
@@ -14,6 +17,10 @@ import { newApiKeyId, newStreamId } from "./ids.js";
 import { issueLocalToken } from "./keys.js";
 
 interface ServeFlags {
+  emulateAws: boolean;
+  cdkOut: string;
+  emulatedStack?: string;
+  lambdaConcurrency: string;
   host: string;
   port: string;
   registryPort: string;
@@ -54,7 +61,19 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       process.env.INGEST_WORKERS ?? String(Math.min(availableParallelism(), MAX_WORKERS)),
     )
     .option("--no-demo", "do not create the demo tenant on a first start")
-    .action(async (flags: ServeFlags) => {
+    .option(
+      "--emulate-aws",
+      "run the AWS build instead: the bundled Lambdas from cdk.out behind an emulated API Gateway, with emulated Firehose, S3, KMS and SQS (run `npx cdk synth` first)",
+      false,
+    )
+    .option("--cdk-out <dir>", "with --emulate-aws: the cloud assembly `npx cdk synth` wrote", "cdk.out")
+    .option("--emulated-stack <name>", "with --emulate-aws: the stack to run, when cdk.out holds several")
+    .option(
+      "--lambda-concurrency <n>",
+      "with --emulate-aws: ingest Lambda containers running at once, 1-64",
+      "4",
+    )
+    .action(async (flags: ServeFlags, command: Command) => {
       refuseStack(
         globals(),
         "serve",
@@ -71,6 +90,23 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       }
       const logger = new JsonLinesLogger(flags.logLevel as LogLevel);
       const options = globals();
+      if (flags.emulateAws) {
+        if (command.getOptionValueSource("workers") === "cli") {
+          throw new CliError(
+            "--workers does not apply to --emulate-aws: the emulated API scales by Lambda containers (--lambda-concurrency)",
+            2,
+          );
+        }
+        const concurrency = numberOption("--lambda-concurrency", flags.lambdaConcurrency);
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+          throw new CliError(
+            `--lambda-concurrency must be a whole number from 1 to 64; got ${flags.lambdaConcurrency}`,
+            2,
+          );
+        }
+        await serveEmulatedAws({ flags, port, registryPort, concurrency, logger, options });
+        return;
+      }
       const start =
         workers === 1
           ? startLocalRuntime({
@@ -101,7 +137,9 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
           process.exit(1);
         });
       }
-      const firstRun = flags.demo ? await createDemoOnFirstStart(runtime.admin, options) : undefined;
+      const firstRun = flags.demo
+        ? await createDemoOnFirstStart(runtime.admin, (key, days) => issueLocalToken(options, key, days))
+        : undefined;
       const streams = (await runtime.admin.listStreams()).records;
       const keys = (await runtime.admin.listApiKeys()).records;
       const text = banner({
@@ -127,6 +165,83 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
     });
 }
 
+/** `serve --emulate-aws`: the AWS build from cdk.out on this machine (lambda/local/emulate-aws/). */
+async function serveEmulatedAws(input: {
+  flags: ServeFlags;
+  port: number;
+  registryPort: number;
+  concurrency: number;
+  logger: JsonLinesLogger;
+  options: GlobalOptions;
+}): Promise<void> {
+  const { flags, port, registryPort, logger, options } = input;
+  const emulation = await startEmulatedAws({
+    dataDir: options.dataDir,
+    cloudAssemblyDir: flags.cdkOut,
+    ...(flags.emulatedStack === undefined ? {} : { stackName: flags.emulatedStack }),
+    host: flags.host,
+    port,
+    registryPort,
+    concurrency: input.concurrency,
+    logger,
+  }).catch((error: unknown) => {
+    if (error instanceof CloudAssemblyError) throw new CliError(error.message);
+    throw explainStartFailure(error, flags.host, port, registryPort);
+  });
+  installShutdown(emulation, logger);
+  const firstRun = flags.demo
+    ? await createDemoOnFirstStart(emulation.admin, async (key, days) =>
+        issueAccessToken({
+          issuer: emulation.tokens.issuer,
+          audience: emulation.tokens.audience,
+          signer: emulation.tokens.signer,
+          key,
+          days,
+          clock: systemClock,
+        }),
+      )
+    : undefined;
+  const streams = (await emulation.admin.listStreams()).records;
+  // A stream takes records once the provisioner has made its delivery streams ACTIVE (a few seconds).
+  for (const stream of streams.filter((s) => s.status === "active" && s.deliveryStatus !== "ACTIVE")) {
+    await emulation.waitForDelivery(stream.id).catch((error: unknown) => {
+      logger.warn("a stream's delivery streams are not ACTIVE yet", {
+        streamId: stream.id,
+        reason: String(error),
+      });
+    });
+  }
+  const ready = (await emulation.admin.listStreams()).records;
+  const keys = (await emulation.admin.listApiKeys()).records;
+  const text = banner({
+    apiUrl: emulation.url,
+    registryEndpoint: emulation.registryEndpoint,
+    dataDir: emulation.dataDir,
+    streams: ready.filter((s) => s.deliveryStatus === "ACTIVE"),
+    token: firstRun,
+    keyIdHint: keys.find((k) => k.status === "active")?.id,
+    emulation: {
+      stackName: emulation.assembly.stackName,
+      cloudAssembly: flags.cdkOut,
+      tables: emulation.tables,
+      bucketDir: emulation.bucketDir,
+      functionLog: emulation.functionLog,
+      concurrency: input.concurrency,
+    },
+  });
+  options.stdout(
+    options.json
+      ? `${JSON.stringify({ url: emulation.url, registry: emulation.registryEndpoint })}\n`
+      : `${text}\n`,
+  );
+  logger.info("listening", {
+    url: emulation.url,
+    registry: emulation.registryEndpoint,
+    pid: process.pid,
+    emulateAws: emulation.assembly.stackName,
+  });
+}
+
 /** Turns the usual start-up failures into one line that says what to do. */
 function explainStartFailure(error: unknown, host: string, port: number, registryPort: number): unknown {
   const e = error as NodeJS.ErrnoException & { port?: number };
@@ -140,7 +255,9 @@ function explainStartFailure(error: unknown, host: string, port: number, registr
   if (e.code === "EACCES" || e.code === "EADDRNOTAVAIL") {
     return new CliError(`cannot listen on ${host}: ${e.code}; check --host and the ports`);
   }
-  if (e instanceof Error && e.name === "RegistryLockedError") return new CliError(e.message);
+  if (e instanceof Error && (e.name === "RegistryLockedError" || e.name === "DataDirInUseError")) {
+    return new CliError(e.message);
+  }
   return error;
 }
 
@@ -193,7 +310,10 @@ function installShutdown(runtime: { close(): Promise<void> }, logger: JsonLinesL
 }
 
 /** On an empty registry: tenant demo, one JSON and one XML stream, an API key and a 7-day token. */
-async function createDemoOnFirstStart(admin: RegistryAdmin, globals: GlobalOptions) {
+async function createDemoOnFirstStart(
+  admin: RegistryAdmin,
+  issueToken: (key: ApiKeyRecord, days: number) => Promise<{ token: string; expiresAt: Date }>,
+) {
   const [streams, keys] = await Promise.all([admin.listStreams(), admin.listApiKeys()]);
   const empty = (l: { records: unknown[]; invalid: unknown[] }) => l.records.length + l.invalid.length === 0;
   if (!empty(streams) || !empty(keys)) return undefined;
@@ -210,6 +330,6 @@ async function createDemoOnFirstStart(admin: RegistryAdmin, globals: GlobalOptio
     createdAt: now,
   };
   await admin.createApiKey(key);
-  const issued = await issueLocalToken(globals, key, 7);
+  const issued = await issueToken(key, 7);
   return { value: issued.token, keyId: key.id, expiresAt: issued.expiresAt.toISOString() };
 }

@@ -25,6 +25,16 @@ export function registerSigningKeyCommands(program: Command, globals: () => Glob
     ),
   );
 
+  signingKeys.hook("preAction", async () => {
+    const live = await readLiveRunState(layoutOf(globals()).runState);
+    if (live?.emulateAws !== undefined) {
+      throw new CliError(
+        `the server on this data directory runs the AWS build (serve --emulate-aws): its tokens are signed by the stack's KMS key ${live.emulateAws.tokenKeyArn} (emulated by ${live.emulateAws.tokenKeyFile}); signing-keys manages the local runtime's keys`,
+        2,
+      );
+    }
+  });
+
   signingKeys
     .command("list")
     .description("list signing keys; the newest signs new tokens, all of them verify")

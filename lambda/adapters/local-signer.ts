@@ -115,7 +115,7 @@ const GROUP_OTHER_BITS = 0o077;
 const GROUP_OTHER_WRITE_BITS = 0o022;
 
 /** Refuses a private key file that group or others may access: the key would let them forge any token. */
-async function assertPrivateKeyFile(file: string): Promise<void> {
+export async function assertPrivateKeyFile(file: string): Promise<void> {
   if (process.platform === "win32") return;
   const mode = (await stat(file)).mode & 0o777;
   if ((mode & GROUP_OTHER_BITS) !== 0) {
@@ -127,7 +127,7 @@ async function assertPrivateKeyFile(file: string): Promise<void> {
 }
 
 /** Refuses a key directory others may write to: a planted key file would be trusted to sign tokens. */
-async function assertPrivateDirectory(dir: string): Promise<void> {
+export async function assertPrivateDirectory(dir: string): Promise<void> {
   if (process.platform === "win32") return;
   const mode = (await stat(dir)).mode & 0o777;
   if ((mode & GROUP_OTHER_WRITE_BITS) !== 0) {

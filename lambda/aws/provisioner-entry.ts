@@ -27,7 +27,10 @@ function createFromEnvironment(): ProvisionerLambda {
       marshallOptions: { removeUndefinedValues: true },
     }),
     firehose: new FirehoseClient({ requestHandler }),
-    sqs: new SQSClient({ requestHandler }),
+    // The queue URL's host is the region's SQS endpoint, which the client resolves itself; by default the SDK
+    // would send to the URL's host instead, ignoring an endpoint override (AWS_ENDPOINT_URL_SQS) such as the
+    // one `serve --emulate-aws` gives the bundle.
+    sqs: new SQSClient({ requestHandler, useQueueUrlAsEndpoint: false }),
     logger: new Logger({ serviceName: PROVISIONER_SERVICE }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: PROVISIONER_SERVICE }),
   });

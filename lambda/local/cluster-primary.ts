@@ -37,7 +37,7 @@ import { type DataDirLayout, dataDirLayout } from "./data-dir.js";
 import { loadOrCreateDeployment } from "./deployment.js";
 import { startEmbeddedRegistry } from "./embedded-registry.js";
 import type { LogLevel } from "./logger.js";
-import { removeRunState, writeRunState } from "./run-state.js";
+import { refuseIfServed, removeRunState, writeRunState } from "./run-state.js";
 
 /** Most workers `--workers` accepts. */
 export const MAX_WORKERS = 64;
@@ -108,6 +108,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   // Created once here, so workers only read them.
   await loadOrCreateDeployment(layout.deployment);
   let keys = await loadOrCreateSigningKeys(layout.keys);
+  await refuseIfServed(layout.runState);
   const store = await startEmbeddedRegistry(
     layout.registry,
     LOCAL_REGISTRY_TABLES,

@@ -20,7 +20,7 @@ import { type Deployment, loadOrCreateDeployment } from "./deployment.js";
 import { type EmbeddedRegistry, registryClient, startEmbeddedRegistry } from "./embedded-registry.js";
 import { startHttpServer } from "./http-server.js";
 import { localIdempotency } from "./idempotency.js";
-import { removeRunState, writeRunState } from "./run-state.js";
+import { refuseIfServed, removeRunState, writeRunState } from "./run-state.js";
 
 export interface LocalRuntimeOptions {
   readonly dataDir: string;
@@ -102,6 +102,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const deployment = await loadOrCreateDeployment(layout.deployment);
   let keys = await loadOrCreateSigningKeys(layout.keys);
   const { worker } = options;
+  if (worker === undefined) await refuseIfServed(layout.runState);
   const store =
     worker === undefined
       ? await startEmbeddedRegistry(layout.registry, LOCAL_REGISTRY_TABLES, "127.0.0.1", options.registryPort)
