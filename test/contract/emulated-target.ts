@@ -27,11 +27,11 @@ export function bundledAssembly(): string {
 
 let counter = 0;
 
-/** Starts the emulation on a fresh data directory; `logger` collects its log lines. */
+/** Starts the emulation on `dir` (default: a fresh data directory); `logger` collects its log lines. */
 export async function startEmulation(
   logger = new CollectingLogger(),
+  dir = mkdtempSync(join(tmpdir(), "ingest-emulated-")),
 ): Promise<{ emulation: EmulatedAws; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), "ingest-emulated-"));
   const emulation = await startEmulatedAws({
     dataDir: dir,
     cloudAssemblyDir: bundledAssembly(),

@@ -135,3 +135,24 @@ export function startServerProcess(
     );
   });
 }
+
+/** One of the curl commands `ingest serve` prints. */
+export interface CurlCommand {
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Parses the banner's `curl -X POST 'URL' -H '…' … -d '…'` commands (single-quoted, as printed). */
+export function parseCurlCommands(banner: string): CurlCommand[] {
+  const commands: CurlCommand[] = [];
+  for (const match of banner.matchAll(
+    /curl -X POST '([^']+)'((?:\s*\\\n\s*-H '[^']*')*)\s*\\\n\s*-d '([^']*)'/g,
+  )) {
+    const headers: Record<string, string> = {};
+    for (const h of (match[2] ?? "").matchAll(/-H '([^:]+): ([^']*)'/g))
+      headers[(h[1] ?? "").toLowerCase()] = h[2] ?? "";
+    commands.push({ url: match[1] ?? "", headers, body: match[3] ?? "" });
+  }
+  return commands;
+}

@@ -1,35 +1,39 @@
 /**
- * The batch endpoint on the real local runtime over HTTP on loopback: real registry, tokens and files. A 202
- * means every line is in the stream's NDJSON file, in order; any refusal means none is.
+ * The batch endpoint on the real local runtime over HTTP on loopback: what only the local runtime has, or what
+ * needs its manual clock. A batch takes one token of the stream's rate limit however many records it holds, and
+ * the local sink seals the open file first when a batch does not fit in it (a batch is never split across files).
+ * The batch endpoint's HTTP contract both runtimes share (202 with `records`, order, gzip, numbered 400 lines,
+ * 413 limits, 415, 401/404/405, nothing stored on a refusal) is test/contract/batch.test.ts, run against the local
+ * runtime and `--emulate-aws` alike.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 import { startTestRuntime, type TestRuntime } from "../helpers/local-runtime.js";
-
-const MIB = 1024 * 1024;
 
 function headersFor(token: string, contentType = "application/x-ndjson"): Record<string, string> {
   return { authorization: `Bearer ${token}`, "x-amperity-tenant": "acme", "content-type": contentType };
 }
 
-const ndjson = (count: number, from = 0) =>
-  Array.from({ length: count }, (_, i) => `{"n": ${from + i}, "total": 1.50}`).join("\n");
+const ndjson = (count: number, from = 0, pad = "") =>
+  Array.from({ length: count }, (_, i) => `{"n":${from + i},"pad":"${pad}"}`).join("\n");
 
-describe("batch endpoint over HTTP (local runtime)", () => {
+describe("batch endpoint over HTTP (local runtime only)", () => {
   let t: TestRuntime;
   const batchUrl = (streamId: string) => `${t.runtime.url}/stream/v0/batch/${streamId}`;
 
-  /** Every NDJSON line stored for the stream (sealed objects, after a flush), in file order. */
-  async function storedLines(streamId: string): Promise<string[]> {
-    await t.runtime.flush();
+  /** The `n` of every line of each sealed file of the stream, file by file (in file-name order). */
+  function sealedFiles(streamId: string): number[][] {
     const root = join(t.runtime.layout.objects, "streams");
     return filesUnder(root)
       .filter((file) => file.includes(`/${streamId}/`))
-      .sort()
-      .flatMap((file) => readFileSync(join(root, file), "utf8").split("\n").slice(0, -1));
+      .map((file) =>
+        readFileSync(join(root, file), "utf8")
+          .split("\n")
+          .slice(0, -1)
+          .map((line) => (JSON.parse(line) as { n: number }).n),
+      );
   }
 
   beforeAll(async () => {
@@ -39,124 +43,33 @@ describe("batch endpoint over HTTP (local runtime)", () => {
     await t.stop();
   });
 
-  it("answers 202 with the count, and the lines land minified in the NDJSON file, in order", async () => {
-    const { stream, token } = await t.ready();
-    const res = await send(batchUrl(stream.id), {
-      headers: headersFor(token),
-      body: '{"email": "a@example.com", "zip": "00501"}\r\n\n{"total": 125.50}\n{ "k":1,"k":2 }\n',
-    });
-    expect(res.status).toBe(202);
-    expect(res.json).toEqual({
-      status: "accepted",
-      stream: stream.id,
-      request_id: res.headers["x-request-id"],
-      records: 3,
-    });
-    expect(await storedLines(stream.id)).toEqual([
-      '{"email":"a@example.com","zip":"00501"}',
-      '{"total":125.50}',
-      '{"k":1,"k":2}',
-    ]);
+  it("takes one token of the rate limit per batch, however many records it holds", async () => {
+    const { stream, token } = await t.ready({ rateLimitPerSecond: 1, rateLimitBurst: 2 });
+    const batch = () => send(batchUrl(stream.id), { headers: headersFor(token), body: ndjson(300) });
+    expect((await batch()).json).toMatchObject({ status: "accepted", records: 300 });
+    expect((await batch()).status).toBe(202);
+    const throttled = await batch();
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers["retry-after"]).toBe("1");
+    expect((throttled.json.error as { code: string }).code).toBe("throttled");
+    t.clock.advance(1000);
+    expect((await batch()).status).toBe(202);
   });
 
-  it("keeps each batch together and in order next to single records", async () => {
-    const { stream, token } = await t.ready();
-    const single = (n: number) =>
-      send(t.dataUrl(stream.id), { headers: headersFor(token, "application/json"), body: `{"n":${n}}` });
-    const results = await Promise.all([
-      single(-1),
-      send(batchUrl(stream.id), { headers: headersFor(token), body: ndjson(100) }),
-      single(-2),
-      send(batchUrl(stream.id), { headers: headersFor(token), body: ndjson(100, 100) }),
-    ]);
-    expect(results.map((res) => res.status)).toEqual([202, 202, 202, 202]);
-    const ns = (await storedLines(stream.id)).map((line) => (JSON.parse(line) as { n: number }).n);
-    expect(ns).toHaveLength(202);
-    const first = ns.indexOf(0);
-    const second = ns.indexOf(100);
-    expect(ns.slice(first, first + 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect(ns.slice(second, second + 100)).toEqual(Array.from({ length: 100 }, (_, i) => 100 + i));
-  });
-
-  it("accepts a gzip body", async () => {
-    const { stream, token } = await t.ready();
-    const res = await send(batchUrl(stream.id), {
-      headers: { ...headersFor(token), "content-encoding": "gzip" },
-      body: gzipSync(ndjson(500)),
+  it("seals the open file first when a batch does not fit in it, and gives a batch over the buffer size a file of its own", async () => {
+    const { stream, token } = await t.ready({
+      delivery: { bufferMiB: 1, bufferSeconds: 900, compression: "none", shards: 1 },
     });
-    expect(res.status).toBe(202);
-    expect(res.json.records).toBe(500);
-    expect(await storedLines(stream.id)).toHaveLength(500);
-  });
-
-  it("answers 400 numbering every bad line, and stores nothing", async () => {
-    const { stream, token } = await t.ready();
-    const res = await send(batchUrl(stream.id), {
-      headers: headersFor(token),
-      body: '{"ok":1}\n{"ok":2,}\n\n[]\n{"ok":3}\n{"email": \'x\'}\n',
-    });
-    expect(res.status).toBe(400);
-    const error = res.json.error as { code: string; lines: { line: number; code: string }[] };
-    expect(error.code).toBe("invalid_batch");
-    expect(error.lines.map((line) => [line.line, line.code])).toEqual([
-      [2, "invalid_json"],
-      [4, "not_an_object"],
-      [6, "invalid_json"],
-    ]);
-    expect(await storedLines(stream.id)).toEqual([]);
-  });
-
-  it.each([
-    ["a body over 4 MiB", () => Buffer.alloc(4 * MIB + 1, 0x20), /4,194,304 bytes/, "payload_too_large"],
-    ["more than 500 records", () => ndjson(501), /501 records; the limit is 500 records/, "too_many_records"],
-    [
-      "a line over 260,096 bytes",
-      () => `{"ok":1}\n{"s":"${"x".repeat(260_090)}"}\n`,
-      /line 2 is 260,098 bytes; the limit for one record is 260,096 bytes/,
-      "payload_too_large",
-    ],
-  ])("answers 413 for %s, saying which limit, and stores nothing", async (_, body, message, code) => {
-    const { stream, token } = await t.ready();
-    const res = await send(batchUrl(stream.id), { headers: headersFor(token), body: body() });
-    expect(res.status).toBe(413);
-    expect(res.json.error).toMatchObject({ code, message: expect.stringMatching(message) });
-    expect(await storedLines(stream.id)).toEqual([]);
-  });
-
-  it("answers 413 for a gzip body that decodes past 4 MiB", async () => {
-    const { stream, token } = await t.ready();
-    const res = await send(batchUrl(stream.id), {
-      headers: { ...headersFor(token), "content-encoding": "gzip" },
-      body: gzipSync(Buffer.alloc(5 * MIB, 0x20)),
-    });
-    expect(res.status).toBe(413);
-  });
-
-  it("answers 415 on an XML stream and for a wrong Content-Type", async () => {
-    const xml = await t.ready({ payload: "xml" });
-    const onXml = await send(batchUrl(xml.stream.id), { headers: headersFor(xml.token), body: ndjson(1) });
-    expect(onXml.status).toBe(415);
-    expect((onXml.json.error as { code: string }).code).toBe("batch_not_supported");
-    const json = await t.ready();
-    const wrong = await send(batchUrl(json.stream.id), {
-      headers: headersFor(json.token, "text/plain"),
-      body: ndjson(1),
-    });
-    expect(wrong.status).toBe(415);
-  });
-
-  it("answers 401, 404 and 405 like the single endpoint", async () => {
-    const { stream, token } = await t.ready();
-    const noToken = await send(batchUrl(stream.id), {
-      headers: { "x-amperity-tenant": "acme", "content-type": "application/x-ndjson" },
-      body: ndjson(1),
-    });
-    expect(noToken.status).toBe(401);
-    const unknown = await send(batchUrl("is-Nothere1"), { headers: headersFor(token), body: ndjson(1) });
-    expect(unknown.status).toBe(404);
-    const get = await send(batchUrl(stream.id), { method: "GET", headers: headersFor(token) });
-    expect(get.status).toBe(405);
-    expect(get.headers.allow).toBe("POST");
-    expect(await storedLines(stream.id)).toEqual([]);
+    const pad = "y".repeat(10_000);
+    const post = (body: string) => send(batchUrl(stream.id), { headers: headersFor(token), body });
+    // 60 × ~10 KB fill ~600 KB of the 1 MiB file; the next 60 (~600 KB) do not fit in the rest of it.
+    expect((await post(ndjson(60, 0, pad))).status).toBe(202);
+    expect((await post(ndjson(60, 100, pad))).status).toBe(202);
+    // 120 × ~10 KB is more than the whole buffer: a file of its own.
+    expect((await post(ndjson(120, 200, pad))).status).toBe(202);
+    await t.runtime.sink.sealDue();
+    await t.runtime.flush();
+    const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+    expect(sealedFiles(stream.id)).toEqual([range(0, 60), range(100, 60), range(200, 120)]);
   });
 });

@@ -12,30 +12,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { RunState } from "../../lambda/local/run-state.js";
 import { bundledAssembly } from "../contract/emulated-target.js";
-import { CLI, runCli, runCliJson } from "../helpers/cli.js";
+import { CLI, parseCurlCommands, runCli, runCliJson } from "../helpers/cli.js";
 import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 import { captureLogLine } from "../helpers/log-capture.js";
-
-interface CurlCommand {
-  readonly url: string;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-/** Parses the banner's `curl -X POST 'URL' -H '…' … -d '…'` commands (as test/integration/first-run.test.ts). */
-function parseCurlCommands(banner: string): CurlCommand[] {
-  const commands: CurlCommand[] = [];
-  for (const match of banner.matchAll(
-    /curl -X POST '([^']+)'((?:\s*\\\n\s*-H '[^']*')*)\s*\\\n\s*-d '([^']*)'/g,
-  )) {
-    const headers: Record<string, string> = {};
-    for (const h of (match[2] ?? "").matchAll(/-H '([^:]+): ([^']*)'/g))
-      headers[(h[1] ?? "").toLowerCase()] = h[2] ?? "";
-    commands.push({ url: match[1] ?? "", headers, body: match[3] ?? "" });
-  }
-  return commands;
-}
 
 /** `YYYY/MM/DD/HH` of an instant, in UTC: the folders Firehose files records under. */
 function hourPath(ms: number): string {

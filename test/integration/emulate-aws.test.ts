@@ -21,8 +21,8 @@ import { THROTTLED_RETRY_AFTER_SECONDS } from "../../lambda/adapters/firehose-er
 import { issueAccessToken } from "../../lambda/core/access-token.js";
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../../lambda/core/constants.js";
 import type { ApiKeyRecord, StreamRecord } from "../../lambda/core/types.js";
-import { type EmulatedAws, startEmulatedAws } from "../../lambda/local/emulate-aws/emulated-aws.js";
-import { bundledAssembly, startEmulation, streamRecord } from "../contract/emulated-target.js";
+import type { EmulatedAws } from "../../lambda/local/emulate-aws/emulated-aws.js";
+import { startEmulation, streamRecord } from "../contract/emulated-target.js";
 import { filesUnder } from "../helpers/files.js";
 import { type HttpResult, send } from "../helpers/http.js";
 import { CollectingLogger } from "../helpers/local-runtime.js";
@@ -378,16 +378,7 @@ describe("serve --emulate-aws over HTTP: faults through the real Firehose client
     await emulation.close();
     expect(landed(faulted.id, kept)).toEqual([[0]]);
 
-    emulation = await startEmulatedAws({
-      dataDir: dir,
-      cloudAssemblyDir: bundledAssembly(),
-      host: "127.0.0.1",
-      port: 0,
-      registryPort: 0,
-      logger,
-      runState: false,
-      concurrency: 2,
-    });
+    ({ emulation } = await startEmulation(logger, dir));
     // ACTIVE at once, with the same delivery streams, and nothing re-provisioned once the feed has caught up.
     const after = await emulation.admin.getStream(faulted.id);
     expect(after?.deliveryStatus).toBe("ACTIVE");
