@@ -188,7 +188,7 @@ async function serveEmulatedAws(input: {
     if (error instanceof CloudAssemblyError) throw new CliError(error.message);
     throw explainStartFailure(error, flags.host, port, registryPort);
   });
-  installShutdown(emulation, logger);
+  installShutdown(emulation, logger, "finishing requests and delivering the emulated Firehose's buffers");
   const firstRun = flags.demo
     ? await createDemoOnFirstStart(emulation.admin, async (key, days) =>
         issueAccessToken({
@@ -282,7 +282,11 @@ function portOption(name: string, value: string): number {
 }
 
 /** SIGTERM/SIGINT: stop accepting, finish in-flight requests, seal every batch, exit 0. */
-function installShutdown(runtime: { close(): Promise<void> }, logger: JsonLinesLogger): void {
+function installShutdown(
+  runtime: { close(): Promise<void> },
+  logger: JsonLinesLogger,
+  finishing = "finishing requests and sealing batches",
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -290,7 +294,7 @@ function installShutdown(runtime: { close(): Promise<void> }, logger: JsonLinesL
       process.exit(1);
     }
     stopping = true;
-    logger.info("shutting down: finishing requests and sealing batches", { signal });
+    logger.info(`shutting down: ${finishing}`, { signal });
     runtime.close().then(
       () => {
         logger.info("stopped cleanly");
