@@ -1,5 +1,7 @@
 /** `ingest serve` (what `npm start` runs): the local runtime, first-run demo set-up, and clean shutdown. */
+import { type Dirent, readdirSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
 import type { RegistryAdmin } from "../../lambda/adapters/registry-admin.js";
 import { issueAccessToken } from "../../lambda/core/access-token.js";
@@ -189,6 +191,13 @@ async function serveEmulatedAws(input: {
     throw explainStartFailure(error, flags.host, port, registryPort);
   });
   installShutdown(emulation, logger, "finishing requests and delivering the emulated Firehose's buffers");
+  const stale = newerSources(flags.cdkOut);
+  if (stale !== undefined) {
+    logger.warn("cdk.out is older than the sources: the emulation runs the bundles of the last synth", {
+      newer: stale,
+      fix: "npx cdk synth",
+    });
+  }
   const firstRun = flags.demo
     ? await createDemoOnFirstStart(emulation.admin, async (key, days) =>
         issueAccessToken({
@@ -240,6 +249,36 @@ async function serveEmulatedAws(input: {
     pid: process.pid,
     emulateAws: emulation.assembly.stackName,
   });
+}
+
+/**
+ * A source file under lambda/ or lib/ (in this directory, the repository) changed after cdk.out was written, or
+ * undefined: the emulation runs what was synthesized, so a forgotten `npx cdk synth` is worth a warning.
+ */
+function newerSources(cdkOut: string): string | undefined {
+  let synthesized: number;
+  try {
+    synthesized = statSync(join(cdkOut, "manifest.json")).mtimeMs;
+  } catch {
+    return undefined;
+  }
+  const walk = (dir: string): string | undefined => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return undefined;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const found = walk(path);
+        if (found !== undefined) return found;
+      } else if (entry.name.endsWith(".ts") && statSync(path).mtimeMs > synthesized) return path;
+    }
+    return undefined;
+  };
+  return walk("lambda") ?? walk("lib");
 }
 
 /** Turns the usual start-up failures into one line that says what to do. */

@@ -6,7 +6,16 @@
  * start-up refusals: a missing cdk.out, and `--workers` with `--emulate-aws`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -206,6 +215,40 @@ describe("ingest serve --emulate-aws (the CLI as a process)", () => {
     );
     expect(delivered).toHaveLength(1);
   }, 30_000);
+
+  it("warns when cdk.out is older than the sources it was synthesized from, and not otherwise", async () => {
+    expect(stderrLines.join("\n")).not.toContain("cdk.out is older than the sources");
+    // The same assembly, but synthesized "long ago": its manifest predates every source file.
+    const old = tempDir();
+    for (const name of readdirSync(cdkOut)) {
+      if (name.startsWith("asset.")) symlinkSync(join(cdkOut, name), join(old, name));
+      else cpSync(join(cdkOut, name), join(old, name), { recursive: true });
+    }
+    utimesSync(join(old, "manifest.json"), new Date(2000, 0, 1), new Date(2000, 0, 1));
+    const stale = spawn(
+      process.execPath,
+      [CLI, "--data-dir", tempDir(), "serve", "--emulate-aws", "--cdk-out", old, "--no-demo"].concat([
+        "--port",
+        "0",
+        "--registry-port",
+        "0",
+        "--log-level",
+        "warn",
+      ]),
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    const stopped = new Promise((resolve) => stale.once("exit", resolve));
+    const warning = await new Promise<Record<string, unknown>>((resolve) => {
+      createInterface({ input: stale.stderr as NodeJS.ReadableStream }).on("line", (line) => {
+        captureLogLine("ingest serve --emulate-aws stderr", line);
+        if (line.includes("cdk.out is older")) resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+    });
+    stale.kill("SIGTERM");
+    await stopped;
+    expect(warning).toMatchObject({ level: "warn", fix: "npx cdk synth" });
+    expect(String(warning.newer)).toMatch(/^(lambda|lib)\/.+\.ts$/);
+  }, 60_000);
 
   it("fails fast with one line saying to run `npx cdk synth` when cdk.out is missing (exit code 1)", async () => {
     const started = Date.now();

@@ -147,7 +147,15 @@ export async function startEmulatedAws(options: EmulatedAwsOptions): Promise<Emu
 
   const cleanups: (() => Promise<void>)[] = [];
   const cleanUp = async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
+    for (const cleanup of cleanups.splice(0)) {
+      await cleanup().catch((error: unknown) => {
+        // Nothing acknowledged is lost (the Firehose journal keeps it for the next start); say what failed.
+        logger.warn("emulation shutdown step failed", {
+          errorName: error instanceof Error ? error.name : typeof error,
+          errorCode: (error as NodeJS.ErrnoException).code,
+        });
+      });
+    }
   };
   try {
     const registry: EmbeddedRegistry = await startEmbeddedRegistry(
