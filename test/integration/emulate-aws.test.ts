@@ -225,45 +225,36 @@ describe("serve --emulate-aws over HTTP: faults through the real Firehose client
   });
 
   describe("a single record", () => {
-    it("is 429 delivery_throttled with Retry-After when Firehose throttles for the whole budget, and is not stored", async () => {
-      emulation.firehose.faults.throttleNext(Number.MAX_SAFE_INTEGER);
-      const id = caseId("throttled");
-      const res = await postRecord(faulted.id, id);
-      expect(res.status).toBe(429);
-      expect(errorOf(res)).toMatchObject({ code: "delivery_throttled", retryable: true });
-      expect(res.headers["retry-after"]).toBe(String(THROTTLED_RETRY_AFTER_SECONDS));
-      await resetAndFlush();
-      expect(landed(faulted.id, id)).toEqual([]);
-    }, 30_000);
+    it.each([
+      ["throttles", "throttleNext", 429, "delivery_throttled", THROTTLED_RETRY_AFTER_SECONDS],
+      ["fails", "unavailableNext", 503, "delivery_unavailable", UNAVAILABLE_RETRY_AFTER_SECONDS],
+    ] as const)(
+      "when Firehose %s for the whole budget (%s): %i %s with Retry-After, and nothing is stored",
+      async (_, fault, status, code, retryAfter) => {
+        emulation.firehose.faults[fault](Number.MAX_SAFE_INTEGER);
+        const id = caseId(code);
+        const res = await postRecord(faulted.id, id);
+        expect(res.status).toBe(status);
+        expect(errorOf(res)).toMatchObject({ code, retryable: true });
+        expect(res.headers["retry-after"]).toBe(String(retryAfter));
+        await resetAndFlush();
+        expect(landed(faulted.id, id)).toEqual([]);
+      },
+      30_000,
+    );
 
-    it("is 503 delivery_unavailable with Retry-After when Firehose fails for the whole budget, and is not stored", async () => {
-      emulation.firehose.faults.unavailableNext(Number.MAX_SAFE_INTEGER);
-      const id = caseId("unavailable");
-      const res = await postRecord(faulted.id, id);
-      expect(res.status).toBe(503);
-      expect(errorOf(res)).toMatchObject({ code: "delivery_unavailable", retryable: true });
-      expect(res.headers["retry-after"]).toBe(String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-      await resetAndFlush();
-      expect(landed(faulted.id, id)).toEqual([]);
-    }, 30_000);
-
-    it("is 202 after one throttled attempt (the Lambda retried) and lands exactly once", async () => {
-      emulation.firehose.faults.throttleNext(1);
-      const id = caseId("throttled-once");
-      const res = await postRecord(faulted.id, id);
-      expect(res.status).toBe(202);
-      await resetAndFlush();
-      expect(landed(faulted.id, id)).toEqual([[0]]);
-    }, 30_000);
-
-    it("is 202 after one failed attempt (the Lambda retried) and lands exactly once", async () => {
-      emulation.firehose.faults.unavailableNext(1);
-      const id = caseId("unavailable-once");
-      const res = await postRecord(faulted.id, id);
-      expect(res.status).toBe(202);
-      await resetAndFlush();
-      expect(landed(faulted.id, id)).toEqual([[0]]);
-    }, 30_000);
+    it.each(["throttleNext", "unavailableNext"] as const)(
+      "is 202 after one failed attempt (%s(1): the Lambda retried) and lands exactly once",
+      async (fault) => {
+        emulation.firehose.faults[fault](1);
+        const id = caseId(`${fault}-once`);
+        const res = await postRecord(faulted.id, id);
+        expect(res.status).toBe(202);
+        await resetAndFlush();
+        expect(landed(faulted.id, id)).toEqual([[0]]);
+      },
+      30_000,
+    );
   });
 
   describe("a batch", () => {
