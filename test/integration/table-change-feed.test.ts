@@ -476,6 +476,29 @@ describe("TableChangeFeed", () => {
     expect(recorder.events).toEqual([]);
   });
 
+  it("close() ends a retry's backoff at once; the change is delivered after a restart", async () => {
+    const { table, recorder, feed: makeFeed } = await setUp();
+    await put(table, { id: "slow" });
+    let failedOnce: () => void = () => undefined;
+    const failed = new Promise<void>((resolve) => {
+      failedOnce = resolve;
+    });
+    recorder.otherwise = () => {
+      failedOnce();
+      throw new Error("the function failed");
+    };
+    // An hour of backoff: close() must not wait for it (the test's timeout would end it first).
+    const feed = makeFeed({ backoffMs: () => 3_600_000 });
+    const syncing = feed.sync();
+    await failed;
+    await feed.close();
+    await syncing;
+    recorder.clear();
+    recorder.otherwise = () => ({ batchItemFailures: [] });
+    await makeFeed().sync();
+    expect(recorder.records.map(keyOf)).toEqual(["slow"]);
+  });
+
   // Retries are counted per record: each failed record gets its own attempts.
   it("gives each failed record its own retries (the count restarts when the batch moves on)", async () => {
     const { table, recorder, feed: makeFeed } = await setUp();

@@ -101,10 +101,29 @@ export class TableChangeFeed {
     return this.running;
   }
 
+  /** Stops reading; a retry waiting for its backoff gives up at once (the change is read again next start). */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    for (const wake of this.sleepers) wake();
     await this.running?.catch(() => undefined);
+  }
+
+  private readonly sleepers = new Set<() => void>();
+
+  /** Waits `ms` between retries, or until close(). */
+  private pause(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.sleepers.add(wake);
+    });
   }
 
   private async readAndDeliver(): Promise<void> {
@@ -231,7 +250,7 @@ export class TableChangeFeed {
         attempt = 0;
         continue;
       }
-      await new Promise((resolve) => setTimeout(resolve, backoff(attempt)).unref());
+      await this.pause(backoff(attempt));
     }
     this.save();
   }
