@@ -3,6 +3,7 @@
  * character references. With DOCTYPEs refused there are no other entities, so any other reference is a 400.
  */
 import { InvalidRecordError } from "./errors.js";
+import { MAX_QUOTED, XML_NAME } from "./xml-text.js";
 
 const PREDEFINED: ReadonlyMap<string, string> = new Map([
   ["amp", "&"],
@@ -14,20 +15,8 @@ const PREDEFINED: ReadonlyMap<string, string> = new Map([
 
 const NUMERIC_REFERENCE = /^#(?:x([0-9A-Fa-f]+)|([0-9]+))$/;
 
-// The XML 1.0 Name production; only used to word the error for an unknown reference.
-const NAME_START =
-  ":A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D" +
-  "\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}";
-const XML_NAME = new RegExp(
-  `^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\\u2040]*$`,
-  "u",
-);
-
 /** Literal whitespace that attribute-value normalisation (XML 1.0 §3.3.3) turns into a space. */
 const ATTRIBUTE_WHITESPACE = /[\t\n\r]/g;
-
-/** Most characters of the document a message may quote. */
-const MAX_QUOTED = 20;
 
 /**
  * Replaces every `&…;` reference in a run of character data with the character(s) it stands for.

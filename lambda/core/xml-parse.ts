@@ -21,27 +21,28 @@
 import { InvalidRecordError } from "./errors.js";
 import { decodeAttributeValue, decodeCharacterData } from "./xml-entities.js";
 import { MAX_XML_ATTRIBUTES, notWellFormed } from "./xml-prescan.js";
+import {
+  APOS,
+  BANG,
+  CR,
+  EQUALS,
+  GT,
+  LF,
+  LT,
+  MAX_QUOTED,
+  QUESTION,
+  QUOTE,
+  quote,
+  SLASH,
+  SPACE,
+  TAB,
+  XML_NAME,
+} from "./xml-text.js";
 
 /** The converted form of an element: its text, a map of attributes/children/text, or repeated siblings. */
 export type XmlValue = string | Map<string, XmlValue> | XmlValue[];
 
 const TEXT_KEY = "#text";
-
-const LT = 0x3c;
-const GT = 0x3e;
-const SLASH = 0x2f;
-const BANG = 0x21;
-const QUESTION = 0x3f;
-const QUOTE = 0x22;
-const APOS = 0x27;
-const EQUALS = 0x3d;
-const SPACE = 0x20;
-const TAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
-
-/** Most characters of the document a message may quote. */
-const MAX_QUOTED = 20;
 
 /** ASCII name characters: 1 = NameChar only (digits, `-`, `.`), 2 = NameStartChar too. */
 const ASCII_NAME = new Uint8Array(128);
@@ -50,15 +51,6 @@ for (let c = 0; c < 128; c++) {
   if (/[A-Za-z_:]/.test(ch)) ASCII_NAME[c] = 2;
   else if (/[0-9.-]/.test(ch)) ASCII_NAME[c] = 1;
 }
-
-// The XML 1.0 (fifth edition) Name production, for names with a non-ASCII character.
-const NAME_START =
-  ":A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D" +
-  "\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}";
-const XML_NAME = new RegExp(
-  `^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\\u2040]*$`,
-  "u",
-);
 
 /** A PI target: a name right after `<?`, followed by whitespace or `?>` (same rule as xml-prescan.ts). */
 const PI_TARGET = /^[^\s?<>&"'=/!0-9.-][^\s?<>&"'=/!]*/;
@@ -423,14 +415,6 @@ function isWhitespace(s: string): boolean {
     if (!isSpace(s.charCodeAt(i))) return false;
   }
   return true;
-}
-
-/** At most `MAX_QUOTED` characters of `text[from, to)`, never splitting a surrogate pair, with an ellipsis when cut. */
-function quote(text: string, from: number, to: number): string {
-  let end = Math.min(to, from + MAX_QUOTED, text.length);
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return text.slice(from, end) + (end < to && end < text.length ? "…" : "");
 }
 
 function clip(s: string): string {

@@ -5,14 +5,7 @@
  * anywhere win over a syntax error).
  */
 import { InvalidRecordError } from "./errors.js";
-
-const GT = 0x3e;
-const SLASH = 0x2f;
-const BANG = 0x21;
-const QUESTION = 0x3f;
-const QUOTE = 0x22;
-const APOS = 0x27;
-const EQUALS = 0x3d;
+import { APOS, BANG, EQUALS, GT, QUESTION, QUOTE, quote, SLASH } from "./xml-text.js";
 
 /**
  * Most attributes one element may carry: bounds the work and the map built per element (with fast-xml-parser,
@@ -26,9 +19,6 @@ export const MAX_XML_ATTRIBUTES = 1_000;
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the forbidden control characters is the point
 const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/u;
-
-/** Most characters of the document a message may quote. */
-const MAX_QUOTED = 20;
 
 /**
  * Refuses any `<!DOCTYPE` or `<!ENTITY` outside comments and CDATA sections. Runs first and on its own, so
@@ -196,14 +186,6 @@ function refuseTextOutsideRoot(text: string, from: number, to: number): void {
 
 function startsWithIgnoreCase(text: string, at: number, word: string): boolean {
   return text.slice(at, at + word.length).toUpperCase() === word;
-}
-
-/** At most `MAX_QUOTED` characters of `text[from, to)`, with an ellipsis when cut. */
-function quote(text: string, from: number, to: number): string {
-  let end = Math.min(to, from + MAX_QUOTED, text.length);
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--; // never split a surrogate pair
-  return text.slice(from, end) + (end < to && end < text.length ? "…" : "");
 }
 
 /**
