@@ -149,15 +149,7 @@ export class FileSink implements RecordSink {
    * shutting down. The caller must not change `record.data` until the promise settles.
    */
   put(record: AcceptedRecord): Promise<void> {
-    if (this.closing) {
-      return Promise.reject(
-        new ServiceUnavailableError(
-          "delivery is shutting down; retry shortly",
-          UNAVAILABLE_RETRY_AFTER_SECONDS,
-          "sink_unavailable",
-        ),
-      );
-    }
+    if (this.closing) return Promise.reject(shuttingDownError());
     const problem = checkRecordShape(record);
     if (problem !== undefined) {
       this.logger.error("file sink: record refused", { streamId: record.stream.id, problem });
@@ -184,15 +176,7 @@ export class FileSink implements RecordSink {
    * `sink_busy`, `sink_unavailable`, 500 for a malformed record), and then none of the batch is acknowledged.
    */
   putBatch(batch: AcceptedBatch): Promise<void> {
-    if (this.closing) {
-      return Promise.reject(
-        new ServiceUnavailableError(
-          "delivery is shutting down; retry shortly",
-          UNAVAILABLE_RETRY_AFTER_SECONDS,
-          "sink_unavailable",
-        ),
-      );
-    }
+    if (this.closing) return Promise.reject(shuttingDownError());
     for (const data of batch.records) {
       const problem = checkRecordShape({ stream: batch.stream, data });
       if (problem !== undefined) {
@@ -354,4 +338,13 @@ export class FileSink implements RecordSink {
 
 function countObjects(outcomes: readonly SealOutcome[]): number {
   return outcomes.filter((outcome) => outcome.kind === "sealed").length;
+}
+
+/** The 503 of a record or batch that arrives while the sink is closing. */
+function shuttingDownError(): ServiceUnavailableError {
+  return new ServiceUnavailableError(
+    "delivery is shutting down; retry shortly",
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+    "sink_unavailable",
+  );
 }
