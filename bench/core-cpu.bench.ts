@@ -13,6 +13,7 @@ import { IngestHandler } from "../lambda/core/handler.js";
 import { type Logger, type RecordSink, type StreamRegistry, systemClock } from "../lambda/core/ports.js";
 import type { ApiKeyRecord, IngestRequest, PayloadType, StreamRecord } from "../lambda/core/types.js";
 import type { BenchCheck, BenchContext, Benchmark, BenchResult } from "./harness.js";
+import { type OrderLine, orderRecord } from "./support/payloads.js";
 
 const TENANT = "bench";
 const KEY_ID = "ik-benchbenchbench01";
@@ -53,37 +54,6 @@ export function summarize(samplesNs: readonly number[]): SampleSummary {
 
 // ---- payloads: one order record, rendered as JSON or XML, grown by order lines to a target size ----
 
-interface OrderLine {
-  readonly sku: string;
-  readonly name: string;
-  readonly qty: number;
-  readonly price: number;
-  readonly zip: string;
-}
-
-function order(lines: number): Record<string, unknown> {
-  const items: OrderLine[] = [];
-  for (let i = 0; i < lines; i += 1) {
-    items.push({
-      sku: `SKU-${String(100000 + i)}`,
-      name: `Widget ${i % 97} ${["red", "green", "blue", "black"][i % 4]}`,
-      qty: (i % 5) + 1,
-      price: Math.round(((i * 37) % 10000) + 99) / 100,
-      zip: `0${String(500 + (i % 400)).padStart(4, "0")}`,
-    });
-  }
-  return {
-    email: "justin.case@example.com",
-    first_name: "Justin",
-    last_name: "Case",
-    loyalty_id: "00501",
-    order_id: "A-1001",
-    order_total: 125.5,
-    channel: "web",
-    items,
-  };
-}
-
 function toJson(value: Record<string, unknown>): string {
   return JSON.stringify(value);
 }
@@ -115,12 +85,12 @@ function toXml(value: Record<string, unknown>): string {
 
 /** The smallest order whose rendering is at least `bytes` long (a record of ~`bytes` bytes). */
 function sized(render: (value: Record<string, unknown>) => string, bytes: number): Buffer {
-  const length = (lines: number) => Buffer.byteLength(render(order(lines)));
+  const length = (lines: number) => Buffer.byteLength(render(orderRecord(lines)));
   const base = length(0);
   let lines = Math.max(0, Math.floor((bytes - base) / Math.max(1, (length(100) - base) / 100)));
   while (length(lines) < bytes) lines += 1;
   while (lines > 0 && length(lines - 1) >= bytes) lines -= 1;
-  return Buffer.from(render(order(lines)), "utf8");
+  return Buffer.from(render(orderRecord(lines)), "utf8");
 }
 
 /** A JSON document of about `bytes` bytes: the baseline's input for a body of that size. */

@@ -23,6 +23,7 @@ import {
   largestPackages,
 } from "./support/lambda-bundles.js";
 import { type InvokeResult, invokeInFreshProcess } from "./support/lambda-invoke.js";
+import { orderRecord } from "./support/payloads.js";
 
 const REGION = "us-east-1";
 const KEY_UUID = "6f1c2d3e-4f50-4172-8394-a5b6c7d8e9f0";
@@ -33,17 +34,8 @@ const TABLES = { streams: "BenchStack-Streams", apiKeys: "BenchStack-ApiKeys" };
 const STREAM_ID = "is-BenchLmb";
 const TENANT = "bench";
 
-/** The small JSON record of every invocation (~300 bytes, like the README's example). */
-const RECORD = JSON.stringify({
-  email: "justin.case@example.com",
-  first_name: "Justin",
-  last_name: "Case",
-  loyalty_id: "00501",
-  order_id: "A-1001",
-  order_total: 125.5,
-  channel: "web",
-  items: [{ sku: "SKU-100000", name: "Widget 0 red", qty: 1, price: 0.99, zip: "00500" }],
-});
+/** The small JSON record of every invocation (~300 bytes, like the README's example): an order with one line. */
+const RECORD = JSON.stringify(orderRecord(1));
 
 const STREAM: StreamRecord = {
   id: STREAM_ID,

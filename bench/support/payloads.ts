@@ -61,3 +61,35 @@ export function largeJson(bytes = 200 * 1024): Buffer {
   }
   return Buffer.from(JSON.stringify({ event: "catalog_snapshot", store: "0042", items }));
 }
+
+/** An order record with `lines` order lines (the core-cpu payload; with one line, the lambda benchmark's record). */
+export interface OrderLine {
+  readonly sku: string;
+  readonly name: string;
+  readonly qty: number;
+  readonly price: number;
+  readonly zip: string;
+}
+
+export function orderRecord(lines: number): Record<string, unknown> {
+  const items: OrderLine[] = [];
+  for (let i = 0; i < lines; i += 1) {
+    items.push({
+      sku: `SKU-${String(100000 + i)}`,
+      name: `Widget ${i % 97} ${["red", "green", "blue", "black"][i % 4]}`,
+      qty: (i % 5) + 1,
+      price: Math.round(((i * 37) % 10000) + 99) / 100,
+      zip: `0${String(500 + (i % 400)).padStart(4, "0")}`,
+    });
+  }
+  return {
+    email: "justin.case@example.com",
+    first_name: "Justin",
+    last_name: "Case",
+    loyalty_id: "00501",
+    order_id: "A-1001",
+    order_total: 125.5,
+    channel: "web",
+    items,
+  };
+}
