@@ -6,22 +6,11 @@
  * (UTF-8 bytes, BOM) and through the whole handler (gzip, the sink's bytes). The expected line comes from the
  * generator's model (test/helpers/record-models.ts), never from the code under test.
  */
-import { gzipSync } from "node:zlib";
 import fc from "fast-check";
-import { IngestHandler } from "../../lambda/core/handler.js";
 import { minifyJsonRecord } from "../../lambda/core/json-record.js";
 import { encodeRecord } from "../../lambda/core/record-encoding.js";
-import {
-  CollectingLogger,
-  InMemoryRegistry,
-  InMemorySink,
-  makeApiKey,
-  makeRequest,
-  makeStream,
-  TENANT,
-} from "../helpers/in-memory-ports.js";
 import { jsonRecord, numberLexemes, TRICKY_NUMBER_LEXEMES } from "../helpers/record-models.js";
-import { issueToken, makeVerifier, tokenClock } from "../helpers/tokens.js";
+import { unthrottledHandler } from "../helpers/unthrottled-handler.js";
 
 /** The number lexemes of a JSON text in order, found by a scanner that knows only strings and numbers. */
 function numberTexts(json: string): string[] {
@@ -90,36 +79,12 @@ describe("JSON data fidelity (property-based)", () => {
   });
 
   it("hands the sink exactly the compact line for any object, plain or gzip, through the whole handler", async () => {
-    const clock = tokenClock();
-    const key = makeApiKey();
-    const token = await issueToken(key, clock);
-    const sink = new InMemorySink();
-    const handler = new IngestHandler({
-      registry: new InMemoryRegistry({
-        streams: [makeStream({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })],
-        apiKeys: [key],
-      }),
-      sink,
-      verifier: makeVerifier(clock),
-      clock,
-      logger: new CollectingLogger(),
-    });
+    const { post } = await unthrottledHandler("json");
     await fc.assert(
       fc.asyncProperty(jsonRecord, fc.boolean(), async ({ text, compact }, gzip) => {
-        const before = sink.received.length;
-        const response = await handler.handle(
-          makeRequest({
-            headers: {
-              authorization: `Bearer ${token}`,
-              "x-amperity-tenant": TENANT,
-              "content-type": "application/json; charset=utf-8",
-              ...(gzip ? { "content-encoding": "gzip" } : {}),
-            },
-            body: gzip ? gzipSync(text) : text,
-          }),
-        );
-        expect(response.status).toBe(202);
-        expect(sink.texts().slice(before)).toEqual([`${compact}\n`]);
+        const { status, received } = await post(text, "application/json; charset=utf-8", gzip);
+        expect(status).toBe(202);
+        expect(received.map((r) => Buffer.from(r.data).toString("utf8"))).toEqual([`${compact}\n`]);
       }),
       { numRuns: 300 },
     );

@@ -5,21 +5,10 @@
  * result must equal — key order included — the value computed from the generator's model of the document
  * (test/helpers/record-models.ts), not from fast-xml-parser.
  */
-import { gzipSync } from "node:zlib";
 import { Decoder } from "cbor-x";
 import fc from "fast-check";
-import { IngestHandler } from "../../lambda/core/handler.js";
 import { encodeRecord } from "../../lambda/core/record-encoding.js";
 import { xmlRecordToCbor } from "../../lambda/core/xml-record.js";
-import {
-  CollectingLogger,
-  InMemoryRegistry,
-  InMemorySink,
-  makeApiKey,
-  makeRequest,
-  makeStream,
-  TENANT,
-} from "../helpers/in-memory-ports.js";
 import {
   expectedXmlValue,
   orderedForm,
@@ -28,7 +17,7 @@ import {
   type XmlModelValue,
   xmlRecord,
 } from "../helpers/record-models.js";
-import { issueToken, makeVerifier, tokenClock } from "../helpers/tokens.js";
+import { unthrottledHandler } from "../helpers/unthrottled-handler.js";
 
 /** cbor-x, told to give Maps (so `__proto__` keys are data) and no cbor-x extensions. */
 const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
@@ -97,36 +86,12 @@ describe("XML → CBOR round trip (property-based, independent decode)", () => {
   });
 
   it("hands the sink exactly the model's value for any document, plain or gzip, through the whole handler", async () => {
-    const clock = tokenClock();
-    const key = makeApiKey();
-    const token = await issueToken(key, clock);
-    const sink = new InMemorySink();
-    const handler = new IngestHandler({
-      registry: new InMemoryRegistry({
-        streams: [makeStream({ payload: "xml", rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })],
-        apiKeys: [key],
-      }),
-      sink,
-      verifier: makeVerifier(clock),
-      clock,
-      logger: new CollectingLogger(),
-    });
+    const { post } = await unthrottledHandler("xml");
     await fc.assert(
       fc.asyncProperty(xmlRecord, fc.boolean(), async ({ text, expected }, gzip) => {
-        const before = sink.received.length;
-        const response = await handler.handle(
-          makeRequest({
-            headers: {
-              authorization: `Bearer ${token}`,
-              "x-amperity-tenant": TENANT,
-              "content-type": "text/xml; charset=utf-8",
-              ...(gzip ? { "content-encoding": "gzip" } : {}),
-            },
-            body: gzip ? gzipSync(text) : text,
-          }),
-        );
-        expect(response.status).toBe(202);
-        const stored = sink.received.slice(before).map((r) => orderedForm(decoder.decode(r.data)));
+        const { status, received } = await post(text, "text/xml; charset=utf-8", gzip);
+        expect(status).toBe(202);
+        const stored = received.map((r) => orderedForm(decoder.decode(r.data)));
         expect(stored).toEqual([orderedForm(expected)]);
       }),
       { numRuns: 100 },
