@@ -70,15 +70,20 @@ export async function createTenantWithCli(
     "--name",
     "test",
   ]);
+  return { streams, keyId: key.id, token: await issueTokenViaCli(dataDir, key.id) };
+}
+
+/** `ingest tokens issue --key <keyId> --days 1`: the token printed. */
+export async function issueTokenViaCli(dataDir: string, keyId: string): Promise<string> {
   const issued = await runCliJson<{ token: string }>(dataDir, [
     "tokens",
     "issue",
     "--key",
-    key.id,
+    keyId,
     "--days",
     "1",
   ]);
-  return { streams, keyId: key.id, token: issued.token };
+  return issued.token;
 }
 
 export interface ServerProcess {

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { RunState } from "../../lambda/local/run-state.js";
 import { bundledAssembly } from "../contract/emulated-target.js";
-import { CLI, parseCurlCommands, runCli, runCliJson } from "../helpers/cli.js";
+import { CLI, issueTokenViaCli, parseCurlCommands, runCli, runCliJson } from "../helpers/cli.js";
 import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 import { captureLogLine } from "../helpers/log-capture.js";
@@ -168,16 +168,9 @@ describe("ingest serve --emulate-aws (the CLI as a process)", () => {
       "cli test",
     ]);
     expect(key.id).toMatch(/^ik-[A-Za-z0-9]{16}$/);
-    const issued = await runCliJson<{ token: string }>(dir, [
-      "tokens",
-      "issue",
-      "--key",
-      key.id,
-      "--days",
-      "1",
-    ]);
+    const token = await issueTokenViaCli(dir, key.id);
     const res = await send(json.url, {
-      headers: { ...json.headers, authorization: `Bearer ${issued.token}` },
+      headers: { ...json.headers, authorization: `Bearer ${token}` },
       body: '{"order_id":"A-1001","total":42.5}',
     });
     expect(res.status).toBe(202);

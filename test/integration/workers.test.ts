@@ -7,7 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { decodeMultiple } from "cbor-x";
-import { runCli, runCliJson, type ServerProcess, startServerProcess } from "../helpers/cli.js";
+import {
+  issueTokenViaCli,
+  runCli,
+  runCliJson,
+  type ServerProcess,
+  startServerProcess,
+} from "../helpers/cli.js";
 import { filesUnder } from "../helpers/files.js";
 import { send } from "../helpers/http.js";
 
@@ -124,14 +130,7 @@ describe("ingest serve --workers 2", () => {
       runCliJson<{ id: string }>(dir, ["keys", "create", "--tenant", "acme", "--name", "test"]),
     ]);
     streams = [json.id, xml.id];
-    ({ token } = await runCliJson<{ token: string }>(dir, [
-      "tokens",
-      "issue",
-      "--key",
-      key.id,
-      "--days",
-      "1",
-    ]));
+    token = await issueTokenViaCli(dir, key.id);
     workers = await waitForLog(server, (lines) => {
       const listening = lines.find((l) => l.msg === "listening");
       return listening === undefined ? undefined : (listening.workers as number[]);
