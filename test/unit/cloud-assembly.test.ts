@@ -336,18 +336,31 @@ describe("loadStackAssembly on hand-written assemblies", () => {
     ]);
   });
 
-  it("reads the event source mappings: dynamodb vs sqs, batch sizes (with defaults), retries, on-failure queue", () => {
+  it("reads the event source mappings: source ARN, dynamodb vs sqs, batch sizes (with defaults), retries, on-failure queue", () => {
     expect(assembly.eventSources).toEqual([
       {
         functionLogicalId: "WorkerFn",
         sourceLogicalId: "Table",
+        sourceArn: `arn:aws:dynamodb:eu-west-1:${EMULATED_ACCOUNT}:table/Demo-Table/stream/1970-01-01T00:00:00.000`,
         kind: "dynamodb",
         batchSize: 7,
         maximumRetryAttempts: 3,
         onFailureLogicalId: "Dlq",
       },
-      { functionLogicalId: "WorkerFn", sourceLogicalId: "Queue", kind: "sqs", batchSize: 10 },
-      { functionLogicalId: "ApiFn", sourceLogicalId: "NamedTable", kind: "dynamodb", batchSize: 100 },
+      {
+        functionLogicalId: "WorkerFn",
+        sourceLogicalId: "Queue",
+        sourceArn: `arn:aws:sqs:eu-west-1:${EMULATED_ACCOUNT}:Demo-Queue`,
+        kind: "sqs",
+        batchSize: 10,
+      },
+      {
+        functionLogicalId: "ApiFn",
+        sourceLogicalId: "NamedTable",
+        sourceArn: `arn:aws:dynamodb:eu-west-1:${EMULATED_ACCOUNT}:table/my-named-table/stream/1970-01-01T00:00:00.000`,
+        kind: "dynamodb",
+        batchSize: 100,
+      },
     ]);
   });
 

@@ -65,6 +65,8 @@ export interface AssemblyEventSource {
   readonly functionLogicalId: string;
   /** The table (for a DynamoDB stream) or the queue, by logical ID. */
   readonly sourceLogicalId: string;
+  /** The mapping's EventSourceArn, resolved: the stream's or the queue's ARN, as events carry it. */
+  readonly sourceArn: string;
   readonly kind: "dynamodb" | "sqs";
   readonly batchSize: number;
   readonly maximumRetryAttempts?: number;
@@ -291,6 +293,7 @@ class TemplateReader {
     return {
       functionLogicalId: functionId,
       sourceLogicalId: sourceId,
+      sourceArn: this.resolveString(props.EventSourceArn, "an event source mapping's EventSourceArn"),
       kind,
       batchSize: typeof props.BatchSize === "number" ? props.BatchSize : kind === "sqs" ? 10 : 100,
       ...(typeof props.MaximumRetryAttempts === "number"

@@ -263,7 +263,7 @@ export async function startEmulatedAws(options: EmulatedAwsOptions): Promise<Emu
           client: registry.client,
           table: table.name,
           keyAttribute: hashKey,
-          streamArn: `arn:aws:dynamodb:${assembly.region}:${assembly.account}:table/${table.name}/stream/emulated`,
+          streamArn: source.sourceArn,
           region: assembly.region,
           invoke: invoker(source.functionLogicalId),
           checkpointFile: join(layout.streams, `${table.name}.json`),
