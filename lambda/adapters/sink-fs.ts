@@ -82,6 +82,63 @@ export async function fsyncDirectory(fs: SinkFileSystem, dir: string): Promise<v
 }
 
 /**
+ * Replaces `path` atomically and durably (on the real file system): the body goes to `temp` (default
+ * `<path>.tmp`), which is fsync'd, renamed over `path`, and the folder fsync'd. A failure leaves `path` as it
+ * was and removes `temp`. `mode` applies when `temp` is created (default 0666 less the umask).
+ */
+export async function replaceFileDurably(
+  path: string,
+  body: Uint8Array,
+  options: { readonly temp?: string; readonly mode?: number } = {},
+): Promise<void> {
+  const temp = options.temp ?? `${path}.tmp`;
+  try {
+    const handle = await fsp.open(temp, "w", options.mode);
+    try {
+      await handle.writeFile(body);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, path);
+  } catch (error) {
+    await fsp.rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDirectory(nodeSinkFileSystem, dirname(path));
+}
+
+/**
+ * A state file rewritten durably after every change ({@link replaceFileDurably}). Saves run one at a time
+ * and each writes the state as it is when it runs (`render`), so concurrent changes never interleave writes.
+ */
+export class StateFile {
+  private last: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly path: string,
+    private readonly render: () => string,
+    private readonly mode?: number,
+  ) {}
+
+  /** Resolves once the state (as of this save's turn) is durable; rejects when that write failed. */
+  save(): Promise<void> {
+    const run = this.last.then(() =>
+      replaceFileDurably(this.path, Buffer.from(this.render()), {
+        ...(this.mode === undefined ? {} : { mode: this.mode }),
+      }),
+    );
+    this.last = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when every save started so far has finished (failed ones included). */
+  settled(): Promise<void> {
+    return this.last;
+  }
+}
+
+/**
  * `mkdir -p` that also makes every directory it created durable, by syncing the parent of each new one
  * (otherwise a crash could lose the folder together with the files later renamed into it).
  */

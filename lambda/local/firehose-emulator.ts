@@ -37,7 +37,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ensureDirectory, errorCode, fsyncDirectory, nodeSinkFileSystem } from "../adapters/sink-fs.js";
+import {
+  ensureDirectory,
+  errorCode,
+  fsyncDirectory,
+  nodeSinkFileSystem,
+  replaceFileDurably,
+  StateFile,
+} from "../adapters/sink-fs.js";
 import { type Clock, type Logger, systemClock } from "../core/ports.js";
 
 /** The one destination id of a delivery stream with a single S3 destination, as Firehose names it. */
@@ -227,7 +234,8 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
   const written: string[] = [];
   /** Every delivery under way (seals and object writes); none of them rejects. */
   const writes = new Set<Promise<void>>();
-  let streamsSaved: Promise<void> = Promise.resolve();
+  const streamsFile =
+    stateDir === undefined ? undefined : new StateFile(join(stateDir, STREAMS_FILE), renderStreams);
   let closed = false;
 
   let throttles = 0;
@@ -597,26 +605,21 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
     return records;
   }
 
-  /** Saves every delivery stream (serialized: each save writes the state as it is when it runs). */
-  function saveStreams(root: string): Promise<void> {
-    const run = streamsSaved.then(() => {
-      const saved = [...streams.values()].map(
-        (stream): SavedStream => ({
-          name: stream.name,
-          type: stream.type,
-          createdAt: stream.createdAt,
-          activeAt: stream.activeAt,
-          encryption: stream.encryption ?? null,
-          version: stream.version,
-          updatedAt: stream.updatedAt,
-          destination: stream.destination,
-        }),
-      );
-      const text = `${JSON.stringify({ deliveryStreams: saved }, null, 2)}\n`;
-      return writeDurably(join(root, `${STREAMS_FILE}.tmp`), join(root, STREAMS_FILE), Buffer.from(text));
-    });
-    streamsSaved = run.catch(() => undefined);
-    return run;
+  /** Every delivery stream as `<stateDir>/delivery-streams.json` holds them. */
+  function renderStreams(): string {
+    const saved = [...streams.values()].map(
+      (stream): SavedStream => ({
+        name: stream.name,
+        type: stream.type,
+        createdAt: stream.createdAt,
+        activeAt: stream.activeAt,
+        encryption: stream.encryption ?? null,
+        version: stream.version,
+        updatedAt: stream.updatedAt,
+        destination: stream.destination,
+      }),
+    );
+    return `${JSON.stringify({ deliveryStreams: saved }, null, 2)}\n`;
   }
 
   /** Loads the saved delivery streams and replays their journals. */
@@ -654,7 +657,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
   }
 
   /** DeleteDeliveryStream with stateDir: delivers the buffer, removes the journal files, then forgets it. */
-  async function deleteJournaled(stream: EmulatedStream, journal: Journal, root: string): Promise<void> {
+  async function deleteJournaled(stream: EmulatedStream, journal: Journal): Promise<void> {
     stream.deleting = true;
     try {
       await serialize(journal, async () => {
@@ -681,7 +684,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       throw error;
     }
     streams.delete(stream.name);
-    await saveStreams(root);
+    await streamsFile?.save();
   }
 
   const operations: Record<string, (body: Json) => Json | Promise<Json>> = {
@@ -722,7 +725,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       if (stateDir === undefined || journal === undefined) return answer;
       // Journal files left under this name are adopted; queued before any append can be.
       const adopted = serialize(journal, () => replayJournal(stream, journal));
-      return Promise.all([saveStreams(stateDir), adopted]).then(() => answer);
+      return Promise.all([streamsFile?.save(), adopted]).then(() => answer);
     },
     DescribeDeliveryStream: (body) => {
       const stream = existing(body);
@@ -777,12 +780,12 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       stream.destination = describeDestination({ ...stream.destination, ...update });
       stream.version += 1;
       stream.updatedAt = clock.now();
-      return stateDir === undefined ? {} : saveStreams(stateDir).then(() => ({}));
+      return streamsFile === undefined ? {} : streamsFile.save().then(() => ({}));
     },
     DeleteDeliveryStream: (body) => {
       const stream = active(body, "ResourceInUseException");
       if (stateDir !== undefined && stream.journal !== undefined) {
-        return deleteJournaled(stream, stream.journal, stateDir).then(() => ({}));
+        return deleteJournaled(stream, stream.journal).then(() => ({}));
       }
       // Whatever is buffered is delivered first (real Firehose may drop it; a test should not).
       deliver(stream);
@@ -947,7 +950,7 @@ export async function startFirehoseEmulator(options: FirehoseEmulatorOptions): P
       const journals = [...streams.values()].flatMap((stream) => stream.journal ?? []);
       for (const journal of journals) await journal.tail;
       while (writes.size > 0) await Promise.all([...writes]);
-      await streamsSaved;
+      await streamsFile?.settled();
       for (const journal of journals) {
         const handle = journal.handle;
         journal.handle = undefined;
@@ -1085,25 +1088,7 @@ async function writeObject(bucketDir: string, key: string, body: Buffer): Promis
   const temp = join(root, TEMP_DIR, randomUUID());
   await mkdir(dirname(temp), { recursive: true });
   await ensureDirectory(nodeSinkFileSystem, dirname(path));
-  await writeDurably(temp, path, body);
-}
-
-/** Replaces `path` atomically and durably: `temp` written and fsync'd, renamed over `path`, the folder fsync'd. */
-async function writeDurably(temp: string, path: string, body: Buffer): Promise<void> {
-  try {
-    const handle = await open(temp, "w");
-    try {
-      await handle.writeFile(body);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await fsyncDirectory(nodeSinkFileSystem, dirname(path));
+  await replaceFileDurably(path, body, { temp });
 }
 
 function newJournal(dir: string, name: string): Journal {

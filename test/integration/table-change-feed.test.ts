@@ -438,7 +438,9 @@ describe("TableChangeFeed", () => {
       shards: 1,
       batchSize: 10,
       maximumRetryAttempts: 2,
-      onDropped: (failure: Record<string, unknown>) => failures.push(failure),
+      onDropped: (failure: Record<string, unknown>) => {
+        failures.push(failure);
+      },
     });
     await feed.sync();
     // The on-failure destination gets where the record was (not the record), as AWS sends it.

@@ -272,12 +272,12 @@ export async function startEmulatedAws(options: EmulatedAwsOptions): Promise<Emu
             ? {}
             : { maximumRetryAttempts: source.maximumRetryAttempts }),
           ...(options.changeFeedBackoffMs === undefined ? {} : { backoffMs: options.changeFeedBackoffMs }),
-          onDropped: (failure: Record<string, unknown>) => {
+          onDropped: async (failure: Record<string, unknown>) => {
             const queue =
               source.onFailureLogicalId === undefined
                 ? undefined
                 : assembly.queues.get(source.onFailureLogicalId);
-            if (queue !== undefined) queues.send(queue.url, JSON.stringify(failure), 0, Date.now());
+            if (queue !== undefined) await queues.send(queue.url, JSON.stringify(failure), 0, Date.now());
           },
           logger,
         });

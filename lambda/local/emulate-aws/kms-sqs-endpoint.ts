@@ -20,12 +20,13 @@ import {
   type KeyObject,
   randomUUID,
 } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { assertPrivateDirectory, assertPrivateKeyFile } from "../../adapters/local-signer.js";
+import { StateFile } from "../../adapters/sink-fs.js";
 import type { Logger } from "../../core/ports.js";
 
 type Json = Record<string, unknown>;
@@ -106,9 +107,12 @@ interface QueueState {
   deadLetters: StoredMessage[];
 }
 
-/** The stack's queues: messages in memory and in `<dir>/<queue-name>.json`, rewritten on every change. */
+/**
+ * The stack's queues: messages in memory and in `<dir>/<queue-name>.json`, rewritten durably on every change
+ * (a SendMessage is answered once its message is on disk).
+ */
 export class EmulatedQueues {
-  private readonly queues = new Map<string, { spec: QueueSpec; state: QueueState; file: string }>();
+  private readonly queues = new Map<string, { spec: QueueSpec; state: QueueState; file: StateFile }>();
 
   constructor(dir: string, specs: readonly QueueSpec[]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -120,7 +124,13 @@ export class EmulatedQueues {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       }
-      this.queues.set(spec.url, { spec, state, file });
+      // The state object is kept (only its fields change), so the file renders it as it is at each save.
+      const saved = state;
+      this.queues.set(spec.url, {
+        spec,
+        state,
+        file: new StateFile(file, () => JSON.stringify(saved), 0o600),
+      });
     }
   }
 
@@ -128,7 +138,7 @@ export class EmulatedQueues {
     return this.queues.has(url);
   }
 
-  send(url: string, body: string, delaySeconds: number, now: number): StoredMessage {
+  async send(url: string, body: string, delaySeconds: number, now: number): Promise<StoredMessage> {
     const queue = this.queue(url);
     const message: StoredMessage = {
       messageId: randomUUID(),
@@ -139,24 +149,24 @@ export class EmulatedQueues {
       receiveCount: 0,
     };
     queue.state.messages.push(message);
-    this.save(url);
+    await queue.file.save();
     return message;
   }
 
   /** Up to `max` visible messages, now invisible for the visibility timeout (their receive count goes up). */
-  receive(url: string, max: number, now: number): StoredMessage[] {
+  async receive(url: string, max: number, now: number): Promise<StoredMessage[]> {
     const queue = this.queue(url);
     const due = queue.state.messages.filter((m) => m.visibleAt <= now).slice(0, max);
     for (const message of due) {
       message.receiveCount++;
       message.visibleAt = now + queue.spec.visibilityTimeoutSeconds * 1000;
     }
-    if (due.length > 0) this.save(url);
+    if (due.length > 0) await queue.file.save();
     return due;
   }
 
   /** Removes handled messages; failed ones past maxReceiveCount move to the dead-letter list. */
-  settle(url: string, handled: readonly string[], failed: readonly string[]): StoredMessage[] {
+  async settle(url: string, handled: readonly string[], failed: readonly string[]): Promise<StoredMessage[]> {
     const queue = this.queue(url);
     const done = new Set(handled);
     const max = queue.spec.maxReceiveCount;
@@ -166,7 +176,7 @@ export class EmulatedQueues {
     const gone = new Set([...done, ...dead.map((m) => m.messageId)]);
     queue.state.messages = queue.state.messages.filter((m) => !gone.has(m.messageId));
     queue.state.deadLetters.push(...dead);
-    this.save(url);
+    await queue.file.save();
     return dead;
   }
 
@@ -185,12 +195,6 @@ export class EmulatedQueues {
     const queue = this.queues.get(url);
     if (queue === undefined) throw new Error(`no emulated queue ${url}`);
     return queue;
-  }
-
-  private save(url: string): void {
-    const { state, file } = this.queue(url);
-    writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
-    renameSync(`${file}.tmp`, file);
   }
 }
 
@@ -223,7 +227,7 @@ export async function startKmsSqsEndpoint(options: {
   readonly logger: Logger;
 }): Promise<KmsSqsEndpoint> {
   const now = options.now ?? Date.now;
-  const answer = (target: string, body: Json): Json => {
+  const answer = async (target: string, body: Json): Promise<Json> => {
     switch (target) {
       case "TrentService.GetPublicKey": {
         const keyId = String(body.KeyId ?? "");
@@ -251,7 +255,7 @@ export async function startKmsSqsEndpoint(options: {
         if (!Number.isInteger(delay) || delay < 0 || delay > 900) {
           throw new ServiceError("com.amazonaws.sqs#InvalidParameterValue", "DelaySeconds must be 0 to 900.");
         }
-        const message = options.queues.send(url, String(body.MessageBody ?? ""), delay, now());
+        const message = await options.queues.send(url, String(body.MessageBody ?? ""), delay, now());
         options.onSend?.(url);
         return { MessageId: message.messageId, MD5OfMessageBody: message.md5 };
       }
@@ -267,7 +271,7 @@ export async function startKmsSqsEndpoint(options: {
       size += chunk.length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
-    req.on("end", () => {
+    req.on("end", async () => {
       const target = String(req.headers["x-amz-target"] ?? "");
       const contentType = target.startsWith("AmazonSQS.")
         ? "application/x-amz-json-1.0"
@@ -278,14 +282,16 @@ export async function startKmsSqsEndpoint(options: {
         }
         if (size > MAX_BODY_BYTES) throw new ServiceError("ValidationException", "request too large");
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Json;
-        const result = answer(target, body);
+        const result = await answer(target, body);
         res.writeHead(200, { "content-type": contentType, "x-amzn-requestid": randomUUID() });
         res.end(JSON.stringify(result));
       } catch (error) {
         const e =
           error instanceof ServiceError
             ? error
-            : new ServiceError("SerializationException", "malformed request body");
+            : error instanceof SyntaxError
+              ? new ServiceError("SerializationException", "malformed request body")
+              : new ServiceError("InternalFailure", "the emulation could not store the change", 500);
         options.logger.warn("emulated KMS/SQS refused a call", { target, errorType: e.type });
         res.writeHead(e.status, {
           "content-type": contentType,
@@ -353,7 +359,7 @@ export class QueueConsumers {
   private async deliverAll(): Promise<void> {
     for (const consumer of this.consumers) {
       for (;;) {
-        const batch = this.queues.receive(consumer.url, consumer.batchSize, this.now());
+        const batch = await this.queues.receive(consumer.url, consumer.batchSize, this.now());
         if (batch.length === 0) break;
         const queueName = consumer.url.slice(consumer.url.lastIndexOf("/") + 1);
         const account = consumer.url.split("/").at(-2);
@@ -388,7 +394,7 @@ export class QueueConsumers {
         const ids = batch.map((m) => m.messageId);
         if (failed.some((id) => !ids.includes(id))) failed = ids;
         const handled = ids.filter((id) => !failed.includes(id));
-        const dead = this.queues.settle(consumer.url, handled, failed);
+        const dead = await this.queues.settle(consumer.url, handled, failed);
         if (dead.length > 0) {
           this.logger.error("emulated SQS moved messages to the dead-letter list", {
             queue: queueName,

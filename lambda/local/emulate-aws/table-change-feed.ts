@@ -13,9 +13,10 @@
  * on the first start every item is new and is delivered as an INSERT.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { type AttributeValue, ScanCommand, type ScanCommandOutput } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { StateFile } from "../../adapters/sink-fs.js";
 import type { Logger } from "../../core/ports.js";
 import type { InvokeFunction } from "./kms-sqs-endpoint.js";
 
@@ -46,7 +47,7 @@ export interface TableChangeFeedOptions {
   /** Waits between retries of a failed record (ms, by attempt); tests pass a short one. @default 1 s, 2 s, 4 s … 30 s */
   readonly backoffMs?: (attempt: number) => number;
   /** Receives the failure record of a change dropped after the retries (the mapping's on-failure queue). */
-  readonly onDropped?: (failure: Record<string, unknown>) => void;
+  readonly onDropped?: (failure: Record<string, unknown>) => void | Promise<void>;
   readonly logger: Logger;
 }
 
@@ -59,6 +60,7 @@ interface Change {
 
 export class TableChangeFeed {
   private readonly checkpoint: Checkpoint;
+  private readonly checkpointFile: StateFile;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -71,6 +73,7 @@ export class TableChangeFeed {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
+    this.checkpointFile = new StateFile(options.checkpointFile, () => JSON.stringify(this.checkpoint), 0o600);
   }
 
   /** Reads the table every `everyMs` (real time). */
@@ -229,7 +232,7 @@ export class TableChangeFeed {
       } catch {
         failedAt = 0;
       }
-      for (const change of batch.slice(0, failedAt)) this.commit(change);
+      if (failedAt > 0) await this.commit(batch.slice(0, failedAt));
       next += failedAt;
       // Retries are counted per record: progress starts the count again for the next record.
       if (failedAt > 0) attempt = 0;
@@ -243,8 +246,8 @@ export class TableChangeFeed {
             key: dropped.key,
             attempts: attempt,
           });
-          this.options.onDropped?.(this.failureRecord(dropped, attempt));
-          this.commit(dropped);
+          await this.options.onDropped?.(this.failureRecord(dropped, attempt));
+          await this.commit([dropped]);
         }
         next++;
         attempt = 0;
@@ -252,7 +255,7 @@ export class TableChangeFeed {
       }
       await this.pause(backoff(attempt));
     }
-    this.save();
+    await this.checkpointFile.save();
   }
 
   /** What the event source mapping sends to its on-failure destination: where the record is, not the record. */
@@ -278,16 +281,13 @@ export class TableChangeFeed {
     };
   }
 
-  private commit(change: Change): void {
-    if (change.newImage === undefined) delete this.checkpoint.images[change.key];
-    else this.checkpoint.images[change.key] = change.newImage;
-    this.save();
-  }
-
-  private save(): void {
-    const file = this.options.checkpointFile;
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.checkpoint), { mode: 0o600 });
-    renameSync(`${file}.tmp`, file);
+  /** Records `changes` as delivered: their images become the checkpoint's, saved once for them all. */
+  private async commit(changes: readonly Change[]): Promise<void> {
+    for (const change of changes) {
+      if (change.newImage === undefined) delete this.checkpoint.images[change.key];
+      else this.checkpoint.images[change.key] = change.newImage;
+    }
+    await this.checkpointFile.save();
   }
 }
 
